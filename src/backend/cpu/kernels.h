@@ -1,0 +1,42 @@
+// CPU kernel table: one entry per primitive, filled for each instruction set. The table in
+// use is chosen once at start-up from cpuid (or forced with DSINFER_ISA=scalar|avx2|avx512),
+// so one binary runs on any x86-64. Model code calls kernels only through this table.
+#pragma once
+
+#include <cstdint>
+
+namespace ds {
+
+enum class Isa { kScalar, kAvx2, kAvx512 };
+
+struct CpuKernels {
+  Isa isa;
+  const char* name;
+  /// Σ a[i]·b[i]
+  float (*dot_f32)(const float* a, const float* b, int64_t n);
+  /// y[i] += a·x[i]
+  void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
+  /// Widening conversions of one row.
+  void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+  void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+  /// e4m3 values times a per-block scale: dst[i] = fp8(src[i]) · scales[i / block].
+  void (*fp8_to_f32)(const uint8_t* src, float* dst, int64_t n, const float* scales, int64_t block);
+};
+
+/// The kernels chosen for this machine (honours DSINFER_ISA; throws ds::Error when the
+/// forced ISA is not supported by this CPU).
+const CpuKernels& cpu_kernels();
+/// True when this CPU (and this build) can run `isa`.
+bool isa_supported(Isa isa);
+/// The table for one ISA; the caller must have checked isa_supported.
+const CpuKernels& cpu_kernels_for(Isa isa);
+/// Forces the table returned by cpu_kernels() (tests use it to cover every ISA path).
+void set_cpu_isa(Isa isa);
+const char* isa_name(Isa isa);
+
+// Per-ISA tables, defined in kernels_<isa>.cpp.
+const CpuKernels& kernels_scalar();
+const CpuKernels& kernels_avx2();
+const CpuKernels& kernels_avx512();
+
+}  // namespace ds

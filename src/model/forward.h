@@ -1,0 +1,107 @@
+// The forward pass: a Session owns the KV cache and the activation buffers of one sequence.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/weights.h"
+
+namespace ds {
+
+class ThreadPool;
+
+/// MLA's compressed cache: per layer and position, the normalised latent c (kv_lora_rank)
+/// followed by the rotated RoPE key k_pe (qk_rope_head_dim), fp32.
+class KvCache {
+ public:
+  KvCache(int64_t n_layers, int64_t ctx, int64_t width);
+  float* row(int64_t layer, int64_t pos) { return data_.data() + (layer * ctx_ + pos) * width_; }
+  const float* layer(int64_t layer) const { return data_.data() + layer * ctx_ * width_; }
+  int64_t ctx() const { return ctx_; }
+  int64_t width() const { return width_; }
+
+ private:
+  int64_t n_layers_, ctx_, width_;
+  std::vector<float> data_;  // [n_layers, ctx, width]
+};
+
+/// Activation buffers for a batch of up to `cap` tokens; grown once, reused every step.
+struct Activations {
+  int64_t cap = 0;
+  std::vector<float> x;           // [n, D]     residual stream
+  std::vector<float> xn;          // [n, D]     normalised input of a block
+  std::vector<float> out;         // [n, D]     block output
+  std::vector<float> q_a;         // [n, q_lora_rank]
+  std::vector<float> q;           // [n, H, dn + dr]
+  std::vector<float> kv;          // [n, rkv + dr]
+  std::vector<float> attn;        // [n, H, dv]  per-head attention outputs
+  std::vector<float> cos_sin;     // [n, dr/2, 2]  RoPE rotation per position
+  std::vector<float> head;        // [threads, per-head scratch] for attention
+  std::vector<float> router;      // [n, E]
+  std::vector<float> ffn_in;      // [n, D]     tokens gathered for one expert
+  std::vector<float> ffn_g;       // [n, I]
+  std::vector<float> ffn_u;       // [n, I]
+  std::vector<float> ffn_y;       // [n, D]
+  std::vector<int32_t> topk_idx;  // [n, K]
+  std::vector<float> topk_w;      // [n, K]
+  void reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_threads);
+};
+
+/// Per-sequence inference state. Not thread-safe; one Session per sequence.
+class Session {
+ public:
+  /// `ctx_size` bounds positions; it may not exceed max_position_embeddings.
+  Session(const Model& model, ThreadPool& pool, int64_t ctx_size);
+
+  /// Runs `n` tokens at positions n_past() … n_past()+n−1, appending them to the cache.
+  /// logits: [n, vocab] when all_logits, else [vocab] for the last token (may be null).
+  /// Throws ds::Error for token ids out of range or a context overflow.
+  void forward(const int32_t* tokens, int64_t n, float* logits, bool all_logits);
+  int64_t n_past() const { return n_past_; }
+  int64_t ctx_size() const { return cache_.ctx(); }
+  /// Forgets positions ≥ n (a shared prefix is kept).
+  void truncate(int64_t n);
+  /// Final-normed hidden states of the last forward's tokens: [n, D] (input of the MTP module).
+  const std::vector<float>& last_hidden() const { return hidden_; }
+  const Model& model() const { return model_; }
+
+  /// Largest batch processed in one pass; longer prompts are split.
+  static constexpr int64_t kMaxBatch = 256;
+
+ private:
+  void forward_batch(const int32_t* tokens, int64_t n, float* logits, bool all_logits);
+
+  const Model& model_;
+  ThreadPool& pool_;
+  KvCache cache_;
+  Activations act_;
+  std::vector<float> hidden_;  // [n, D]
+  int64_t n_past_ = 0;
+};
+
+/// One decoder layer on a batch (used by the main model and the MTP module):
+/// x [n, D] is updated in place; tokens sit at positions pos0 … pos0+n−1 of `cache_layer`.
+void decoder_layer(const Model& m, const LayerWeights& L, float* cache_layer, int64_t cache_width,
+                   int64_t n, int64_t pos0, Activations& a, ThreadPool& pool);
+
+/// MLA attention (absorbed form) of a normalised batch a.xn → a.out.
+void mla_attention(const Model& m, const MlaWeights& w, float* cache_layer, int64_t n, int64_t pos0,
+                   Activations& a, ThreadPool& pool);
+
+/// MoE (routed + shared experts) of a.xn → a.out.
+void moe_ffn(const Model& m, const MoeWeights& w, int64_t n, Activations& a, ThreadPool& pool);
+/// Dense SwiGLU MLP of `n` rows of x → y (accumulated when `accumulate`).
+void mlp_ffn(const MlpWeights& w, const float* x, int64_t n, float* y, bool accumulate, float scale,
+             Activations& a, ThreadPool& pool);
+
+/// Routing of one token: router logits → chosen experts and their weights (architecture doc,
+/// "MoE layer"). idx/weights have num_experts_per_tok entries.
+void route_token(const ModelConfig& c, const float* logits, const float* bias, int32_t* idx,
+                 float* weights, float* work);
+
+/// Fills cos_sin [n, dr/2, 2] for positions pos0 … pos0+n−1.
+void rope_table(const Model& m, int64_t pos0, int64_t n, float* cos_sin);
+/// Rotates one vector of length dr in interleaved pairs with one row of rope_table.
+void rope_apply(float* x, const float* cos_sin, int64_t dr);
+
+}  // namespace ds

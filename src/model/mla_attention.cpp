@@ -1,0 +1,116 @@
+// Multi-head latent attention in the absorbed form (architecture doc, "MLA attention").
+// The cache holds only [c_t (kv_lora_rank) | k_pe_t (qk_rope_head_dim)] per position; per head
+//   q̃_h = q_nope_h · W_kb_h          (W_kb_h: rows h·(dn+dv) … +dn of kv_b_proj, [dn, rkv])
+//   score(h, s) = scale · ([q̃_h | q_pe_h] · cache_s)
+//   u_h = Σ_s p(h, s) · c_s;  o_h = W_vb_h · u_h  (W_vb_h: the next dv rows, [dv, rkv])
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/kernels.h"
+#include "model/forward.h"
+#include "ops/ops.h"
+#include "runtime/thread_pool.h"
+
+namespace ds {
+
+namespace {
+
+int64_t head_scratch_floats(const ModelConfig& c, int64_t n, int64_t ctx) {
+  const int64_t W = c.kv_cache_width();
+  return n * c.qk_nope_head_dim + n * c.kv_lora_rank + n * W + n * c.kv_lora_rank + ctx;
+}
+
+}  // namespace
+
+void Activations::reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_threads) {
+  if (n <= cap && !head.empty() &&
+      int64_t(head.size()) >= n_threads * head_scratch_floats(c, n, ctx))
+    return;
+  cap = std::max(cap, n);
+  const int64_t D = c.hidden_size, H = c.num_attention_heads;
+  const int64_t I = std::max({c.intermediate_size,
+                              c.moe_intermediate_size * std::max<int64_t>(1, c.n_shared_experts),
+                              c.moe_intermediate_size});
+  auto sz = [&](int64_t per_token) { return size_t(cap * per_token); };
+  x.resize(sz(D));
+  xn.resize(sz(D));
+  out.resize(sz(D));
+  q_a.resize(sz(std::max<int64_t>(1, c.q_lora_rank)));
+  q.resize(sz(H * c.qk_head_dim()));
+  kv.resize(sz(c.kv_cache_width()));
+  attn.resize(sz(H * c.v_head_dim));
+  cos_sin.resize(sz(c.qk_rope_head_dim));
+  head.resize(size_t(n_threads * head_scratch_floats(c, cap, ctx)));
+  router.resize(sz(std::max<int64_t>(1, c.n_routed_experts)));
+  ffn_in.resize(sz(D));
+  ffn_g.resize(sz(I));
+  ffn_u.resize(sz(I));
+  ffn_y.resize(sz(D));
+  topk_idx.resize(sz(std::max<int64_t>(1, c.num_experts_per_tok)));
+  topk_w.resize(sz(std::max<int64_t>(1, c.num_experts_per_tok)));
+}
+
+void mla_attention(const Model& m, const MlaWeights& w, float* cache_layer, int64_t n, int64_t pos0,
+                   Activations& a, ThreadPool& pool) {
+  const ModelConfig& c = m.config;
+  const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim;
+  const int64_t dv = c.v_head_dim, rkv = c.kv_lora_rank, W = c.kv_cache_width(), dq = dn + dr;
+  const float scale = float(c.softmax_scale());
+
+  // Queries: q = q_b(RMSNorm(q_a(x))) or q_proj(x).
+  if (c.q_lora_rank > 0) {
+    matmul(w.q_a, a.xn.data(), n, a.q_a.data(), pool);
+    for (int64_t t = 0; t < n; ++t)
+      rms_norm(a.q_a.data() + t * c.q_lora_rank, w.q_a_norm.data(), c.q_lora_rank, c.rms_norm_eps,
+               a.q_a.data() + t * c.q_lora_rank);
+    matmul(w.q_b, a.q_a.data(), n, a.q.data(), pool);
+  } else {
+    matmul(w.q, a.xn.data(), n, a.q.data(), pool);
+  }
+  // Keys: the latent (normalised) and the shared RoPE key go straight into the cache.
+  matmul(w.kv_a, a.xn.data(), n, a.kv.data(), pool);
+  rope_table(m, pos0, n, a.cos_sin.data());
+  for (int64_t t = 0; t < n; ++t) {
+    const float* kv = a.kv.data() + t * W;
+    float* row = cache_layer + (pos0 + t) * W;
+    rms_norm(kv, w.kv_a_norm.data(), rkv, c.rms_norm_eps, row);
+    std::copy(kv + rkv, kv + W, row + rkv);
+    rope_apply(row + rkv, a.cos_sin.data() + t * dr, dr);
+    for (int64_t h = 0; h < H; ++h)
+      rope_apply(a.q.data() + (t * H + h) * dq + dn, a.cos_sin.data() + t * dr, dr);
+  }
+
+  const int64_t per_thread = int64_t(a.head.size()) / pool.size();
+  pool.run([&](int ti, int nt) {
+    const CpuKernels& k = cpu_kernels();
+    float* qn = a.head.data() + ti * per_thread;  // [n, dn]
+    float* qt = qn + n * dn;                      // [n, rkv]
+    float* qf = qt + n * rkv;                     // [n, rkv + dr]
+    float* u = qf + n * W;                        // [n, rkv]
+    float* sc = u + n * rkv;                      // [ctx]
+    int64_t h0, h1;
+    split_range(H, ti, nt, &h0, &h1);
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t t = 0; t < n; ++t) std::copy_n(a.q.data() + (t * H + h) * dq, dn, qn + t * dn);
+      matmul_transposed(w.kv_b.row_slice(h * (dn + dv), dn), qn, n, qt);
+      for (int64_t t = 0; t < n; ++t) {
+        std::copy_n(qt + t * rkv, rkv, qf + t * W);
+        std::copy_n(a.q.data() + (t * H + h) * dq + dn, dr, qf + t * W + rkv);
+      }
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t len = pos0 + t + 1;  // causal: positions 0 … pos0+t
+        for (int64_t s = 0; s < len; ++s)
+          sc[s] = scale * k.dot_f32(qf + t * W, cache_layer + s * W, W);
+        softmax(sc, len);
+        float* ut = u + t * rkv;
+        std::fill(ut, ut + rkv, 0.0f);
+        for (int64_t s = 0; s < len; ++s) k.axpy_f32(sc[s], cache_layer + s * W, ut, rkv);
+      }
+      matmul_rows(w.kv_b.row_slice(h * (dn + dv) + dn, dv), u, n, a.attn.data() + h * dv, H * dv, 0,
+                  dv);
+    }
+  });
+  matmul(w.o, a.attn.data(), n, a.out.data(), pool);
+}
+
+}  // namespace ds

@@ -1,0 +1,86 @@
+// Weights of a DeepSeek-V2/V3 model, per layer, as views into the mapped checkpoint.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "ops/weight_view.h"
+
+namespace ds {
+
+class TensorStore;
+
+struct MlaWeights {
+  WeightView q_a;                // [q_lora_rank, D]            (q-LoRA models)
+  std::vector<float> q_a_norm;   // [q_lora_rank]
+  WeightView q_b;                // [H·(dn+dr), q_lora_rank]
+  WeightView q;                  // [H·(dn+dr), D]             (models without q-LoRA)
+  WeightView kv_a;               // [rkv + dr, D]
+  std::vector<float> kv_a_norm;  // [rkv]
+  WeightView kv_b;               // [H·(dn+dv), rkv]
+  WeightView o;                  // [D, H·dv]
+};
+
+struct MlpWeights {
+  WeightView gate, up;  // [I, D]
+  WeightView down;      // [D, I]
+  bool empty() const { return gate.empty(); }
+};
+
+struct MoeWeights {
+  WeightView router;                // [E, D] (mlp.gate.weight)
+  std::vector<float> score_bias;    // [E] e_score_correction_bias, empty when absent
+  std::vector<MlpWeights> experts;  // [E]
+  MlpWeights shared;                // width n_shared_experts · moe_intermediate_size
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm, ffn_norm;  // [D]
+  MlaWeights attn;
+  bool is_moe = false;
+  MlpWeights dense;  // when !is_moe
+  MoeWeights moe;    // when is_moe
+};
+
+/// The multi-token-prediction module at layer index num_hidden_layers + k.
+struct MtpWeights {
+  std::vector<float> enorm, hnorm, head_norm;  // [D]
+  WeightView eh_proj;                          // [D, 2D]: columns 0..D-1 take the embedding
+  WeightView embed, head;                      // the module's own copies (same as the main model's)
+  LayerWeights layer;
+};
+
+/// A loaded model: config plus weight views. Owns the mapped files the views point into.
+class Model {
+ public:
+  /// Loads a HF model directory (config.json + safetensors); throws ds::Error on any problem.
+  static std::unique_ptr<Model> load(const std::string& path);
+
+  ModelConfig config;
+  std::string path;
+  std::string name;               // directory or file name, used as the API model id
+  WeightView embed;               // [vocab, D]
+  std::vector<float> final_norm;  // [D]
+  WeightView lm_head;             // [vocab, D]
+  std::vector<LayerWeights> layers;
+  std::vector<MtpWeights> mtp;
+  std::vector<float> rope_inv_freq;  // [dr/2] YaRN-corrected ω'_j, fp32
+  float rope_attn_factor = 1.0f;     // cos/sin multiplier
+
+  /// Total parameters, and parameters touched per token (shared + top-k experts), main model.
+  int64_t n_params() const;
+  int64_t n_active_params() const;
+  /// Bytes of weights by dtype name.
+  std::vector<std::pair<std::string, size_t>> bytes_by_dtype() const;
+  /// KV-cache bytes per token (all layers, fp32 cache).
+  int64_t kv_bytes_per_token() const;
+
+  std::shared_ptr<void> storage;  // keeps the mapped files alive
+};
+
+/// Computes YaRN-corrected inverse frequencies ω'_j (architecture doc, "RoPE with YaRN").
+std::vector<float> rope_inv_freq(const ModelConfig& c);
+
+}  // namespace ds
