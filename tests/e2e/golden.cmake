@@ -1,0 +1,24 @@
+# Engine vs. float64 reference on generated checkpoints, once per kernel ISA (forced with
+# DSINFER_ISA). An ISA this CPU lacks is reported as skipped (exit code 77).
+set(DSINFER_GOLDEN ${CMAKE_CURRENT_SOURCE_DIR}/e2e/golden_test.py)
+set(DSINFER_GOLDEN_CASES
+  "v3_f32|--preset v3-tiny"
+  "v2lite_f32|--preset v2-lite-tiny"
+  "v2_f32|--preset v2-tiny"
+  "v3_norope_f32|--preset v3-norope-scaling"
+  "kimi_f32|--preset kimi-tiny"
+  "v3_sharded|--preset v3-tiny --shards 3"
+  "fp8|--preset fp8-small --dtype fp8"
+  "v3_bf16_sharp|--preset v3-tiny --dtype bf16 --sharp --max-median 0.01 --max-p90 0.02"
+)
+foreach(case ${DSINFER_GOLDEN_CASES})
+  string(REPLACE "|" ";" parts "${case}")
+  list(GET parts 0 name)
+  list(GET parts 1 args)
+  separate_arguments(args UNIX_COMMAND "${args}")
+  foreach(isa scalar avx2 avx512)
+    add_test(NAME golden.${name}.${isa}
+             COMMAND ${DSINFER_PYTHON} ${DSINFER_GOLDEN} --dsinfer $<TARGET_FILE:dsinfer> --isa ${isa} ${args})
+    set_tests_properties(golden.${name}.${isa} PROPERTIES LABELS "golden" SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
+endforeach()

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Engine vs. float64 reference on a generated random checkpoint.
+
+Generates a small model (tools/testmodel/make_model.py), runs the numpy float64 reference
+(tools/testmodel/reference.py) and `dsinfer logits` on the same prompt, then compares every
+position's logits and the greedy continuation. Tolerances are those of docs/numerics.md.
+Exit 0: pass, 1: fail, 77: this CPU cannot run the requested ISA (ctest reports a skip).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOLS = os.path.join(ROOT, "tools", "testmodel")
+
+
+def run(cmd, env=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        sys.stderr.write(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stdout}\n{r.stderr}\n")
+        sys.exit(1)
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dsinfer", required=True)
+    ap.add_argument("--preset", required=True)
+    ap.add_argument("--dtype", default="f32")
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--sharp", action="store_true")
+    ap.add_argument("--isa", default="")
+    ap.add_argument("--n-tokens", type=int, default=24)
+    ap.add_argument("--gen", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    # exact: max |Δ| over all logits; stat: per-position median / p90 of |Δ| (bf16 compute).
+    ap.add_argument("--max-abs", type=float, default=1e-4)
+    ap.add_argument("--max-median", type=float, default=None)
+    ap.add_argument("--max-p90", type=float, default=None)
+    a = ap.parse_args()
+
+    if a.isa:
+        probe = subprocess.run([a.dsinfer, "version", "--isa", a.isa], capture_output=True, text=True)
+        if probe.returncode != 0:
+            print(f"SKIP: {a.isa} kernels unavailable on this CPU: {probe.stderr.strip()}")
+            return 77
+
+    with tempfile.TemporaryDirectory(prefix="dsinfer-golden-") as tmp:
+        model = os.path.join(tmp, "model")
+        cmd = [sys.executable, os.path.join(TOOLS, "make_model.py"), "--preset", a.preset, "--out", model,
+               "--dtype", a.dtype, "--seed", str(a.seed)]
+        if a.shards > 1:
+            cmd += ["--shards", str(a.shards)]
+        if a.sharp:
+            cmd += ["--sharp"]
+        run(cmd)
+        with open(os.path.join(model, "config.json")) as f:
+            cfg = json.load(f)
+        cfg = cfg.get("text_config", cfg)
+        vocab = cfg["vocab_size"]
+        rng = np.random.default_rng(a.seed + 1000)
+        tokens = ",".join(str(t) for t in rng.integers(0, vocab, a.n_tokens))
+
+        ref_out = os.path.join(tmp, "ref.bin")
+        ref_gen = json.loads(run([sys.executable, os.path.join(TOOLS, "reference.py"), "--model", model,
+                                  "--tokens", tokens, "--out", ref_out, "--gen", str(a.gen)]).strip().splitlines()[-1])
+        env = dict(os.environ)
+        if a.isa:
+            env["DSINFER_ISA"] = a.isa
+        eng_out = os.path.join(tmp, "eng.bin")
+        eng_gen = json.loads(run([a.dsinfer, "logits", "-m", model, "--tokens", tokens, "--out", eng_out,
+                                  "--gen", str(a.gen), "-t", str(a.threads)], env=env).strip().splitlines()[-1])
+
+        ref = np.fromfile(ref_out, dtype="<f4").reshape(a.n_tokens, vocab).astype(np.float64)
+        eng = np.fromfile(eng_out, dtype="<f4").reshape(a.n_tokens, vocab).astype(np.float64)
+        d = np.abs(ref - eng)
+        med = np.median(d, axis=1)
+        p90 = np.percentile(d, 90, axis=1)
+        print(f"{a.preset} {a.dtype} isa={a.isa or 'auto'}: max|Δ| {d.max():.3e}  "
+              f"median/pos max {med.max():.3e}  p90/pos max {p90.max():.3e}")
+        ok = True
+        if a.max_median is None:
+            if not d.max() <= a.max_abs:
+                print(f"FAIL: max |Δlogit| {d.max():.3e} > {a.max_abs:g}")
+                ok = False
+            if eng_gen != ref_gen:
+                print(f"FAIL: greedy decode differs\n  engine    {eng_gen}\n  reference {ref_gen}")
+                ok = False
+        else:
+            if not med.max() <= a.max_median:
+                print(f"FAIL: per-position median |Δ| {med.max():.3e} > {a.max_median:g}")
+                ok = False
+            if a.max_p90 is not None and not p90.max() <= a.max_p90:
+                print(f"FAIL: per-position p90 |Δ| {p90.max():.3e} > {a.max_p90:g}")
+                ok = False
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
