@@ -160,7 +160,7 @@ PRESETS = {
             "vocab_size": 448, "hidden_size": 64, "intermediate_size": 128,
             "moe_intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
             "num_key_value_heads": 2, "q_lora_rank": 48, "kv_lora_rank": 32,
-            "qk_nope_head_dim": 16, "qk_rope_head_dim": 8, "v_head_dim": 16,
+            "qk_nope_head_dim": 16, "qk_rope_head_dim": 16, "v_head_dim": 16,
             "n_routed_experts": 12, "n_shared_experts": 1, "num_experts_per_tok": 3,
             "n_group": 1, "topk_group": 1, "first_k_dense_replace": 1,
             "norm_topk_prob": True, "routed_scaling_factor": 2.827, "rms_norm_eps": 1e-05,
@@ -189,7 +189,7 @@ PRESETS = {
             "vocab_size": 448, "hidden_size": 64, "intermediate_size": 128,
             "moe_intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
             "num_key_value_heads": 2, "q_lora_rank": 48, "kv_lora_rank": 32,
-            "qk_nope_head_dim": 16, "qk_rope_head_dim": 8, "v_head_dim": 16,
+            "qk_nope_head_dim": 16, "qk_rope_head_dim": 16, "v_head_dim": 16,
             "n_routed_experts": 12, "n_shared_experts": 1, "num_experts_per_tok": 3,
             "n_group": 1, "topk_group": 1, "first_k_dense_replace": 1,
             "norm_topk_prob": True, "routed_scaling_factor": 2.827, "rms_norm_eps": 1e-06,
@@ -210,6 +210,35 @@ PRESETS = {
             "n_group": 2, "topk_group": 1, "first_k_dense_replace": 1,
             "norm_topk_prob": True, "routed_scaling_factor": 2.5,
             "max_position_embeddings": 5120, "rope_scaling": _yarn(40, 128),
+        }),
+    },
+    "v3-sharp": {
+        "about": "DeepSeek-V3 form sized for the bf16 tests (use with --sharp --dtype bf16): "
+                 "D=256, 32 experts in 4 groups, YaRN ramp over several RoPE pairs",
+        "config": dict(_V3_COMMON, **{
+            "vocab_size": 512, "hidden_size": 256, "intermediate_size": 384,
+            "moe_intermediate_size": 64, "num_hidden_layers": 3, "num_attention_heads": 4,
+            "num_key_value_heads": 4, "q_lora_rank": 96, "kv_lora_rank": 64,
+            "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32,
+            "n_routed_experts": 32, "n_shared_experts": 1, "num_experts_per_tok": 4,
+            "n_group": 4, "topk_group": 2, "first_k_dense_replace": 1,
+            "norm_topk_prob": True, "routed_scaling_factor": 2.5,
+            "max_position_embeddings": 5120, "rope_scaling": _yarn(40, 128),
+        }),
+    },
+    "v2-sharp": {
+        "about": "DeepSeek-V2 form sized for the bf16 tests (use with --sharp --dtype bf16): "
+                 "D=256, no q_lora, softmax+group_limited_greedy, routed_scaling 16",
+        "config": dict(_V2_COMMON, **{
+            "vocab_size": 512, "hidden_size": 256, "intermediate_size": 384,
+            "moe_intermediate_size": 64, "num_hidden_layers": 3, "num_attention_heads": 4,
+            "num_key_value_heads": 4, "q_lora_rank": None, "kv_lora_rank": 64,
+            "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32,
+            "n_routed_experts": 32, "n_shared_experts": 2, "num_experts_per_tok": 4,
+            "n_group": 4, "topk_group": 2, "topk_method": "group_limited_greedy",
+            "first_k_dense_replace": 1, "norm_topk_prob": False,
+            "routed_scaling_factor": 16.0, "max_position_embeddings": 5120,
+            "rope_scaling": _yarn(40, 128, mscale=0.707, mscale_all_dim=0.707),
         }),
     },
     "v2-lite-shape": {
@@ -337,7 +366,7 @@ def init_scales(cfg, sharp, large):
     """Standard deviations (normal) per kind, and the half-width of the uniform jitter of
     norm weights around 1.
 
-    Small models: 0.05 for attention and gate matrices, 0.04 for MLPs, norms 1 +- 0.05,
+    Small models: 0.08 for attention and gate matrices, 0.04 for MLPs, norms 1 +- 0.05,
     embeddings 0.5 and lm_head 1/sqrt(D) so logits have O(1) spread. --sharp follows the
     architecture doc's numerics section: 0.1 attention/gate, 0.05 MLP, norms 1 +- 0.1.
     Real-shaped models: initializer_range (0.02) everywhere; values do not matter there."""
@@ -347,10 +376,10 @@ def init_scales(cfg, sharp, large):
              "head": 0.02, "bias": 0.01, "norm_jitter": 0.0}
     elif sharp:
         s = {"attn": 0.1, "mlp": 0.05, "gate": 0.1, "eh": 0.05, "embed": 0.5,
-             "head": 1.0 / math.sqrt(D), "bias": 0.05, "norm_jitter": 0.1}
+             "head": 1.0 / math.sqrt(D), "bias": 0.15, "norm_jitter": 0.1}
     else:
-        s = {"attn": 0.05, "mlp": 0.04, "gate": 0.05, "eh": 0.04, "embed": 0.5,
-             "head": 1.0 / math.sqrt(D), "bias": 0.05, "norm_jitter": 0.05}
+        s = {"attn": 0.08, "mlp": 0.04, "gate": 0.08, "eh": 0.04, "embed": 0.5,
+             "head": 1.0 / math.sqrt(D), "bias": 0.15, "norm_jitter": 0.05}
     return s
 
 
