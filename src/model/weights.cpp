@@ -300,6 +300,25 @@ std::vector<std::pair<std::string, size_t>> Model::bytes_by_dtype() const {
   return {m.begin(), m.end()};
 }
 
+size_t Model::active_weight_bytes() const {
+  auto mlp = [](const MlpWeights& w) {
+    return w.empty() ? 0 : w.gate.n_bytes() + w.up.n_bytes() + w.down.n_bytes();
+  };
+  size_t b = embed.row_bytes() + lm_head.n_bytes();
+  for (const auto& L : layers) {
+    for (const WeightView* v :
+         {&L.attn.q_a, &L.attn.q_b, &L.attn.q, &L.attn.kv_a, &L.attn.kv_b, &L.attn.o})
+      if (!v->empty()) b += v->n_bytes();
+    if (!L.is_moe) {
+      b += mlp(L.dense);
+      continue;
+    }
+    b += L.moe.router.n_bytes() + mlp(L.moe.shared);
+    if (!L.moe.experts.empty()) b += size_t(config.num_experts_per_tok) * mlp(L.moe.experts[0]);
+  }
+  return b;
+}
+
 int64_t Model::kv_bytes_per_token() const {
   return config.num_hidden_layers * config.kv_cache_width() * int64_t(sizeof(float));
 }

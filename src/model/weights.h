@@ -74,6 +74,8 @@ class Model {
   int64_t n_active_params() const;
   /// Bytes of weights by dtype name.
   std::vector<std::pair<std::string, size_t>> bytes_by_dtype() const;
+  /// Bytes of weights read to decode one token (shared parts plus num_experts_per_tok experts).
+  size_t active_weight_bytes() const;
   /// KV-cache bytes per token (all layers, fp32 cache).
   int64_t kv_bytes_per_token() const;
 

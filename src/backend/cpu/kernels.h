@@ -21,6 +21,9 @@ struct CpuKernels {
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   /// e4m3 values times a per-block scale: dst[i] = fp8(src[i]) · scales[i / block].
   void (*fp8_to_f32)(const uint8_t* src, float* dst, int64_t n, const float* scales, int64_t block);
+  /// Runs a register-only FMA loop `iters` times; returns the floating-point operations done
+  /// (the machine's FMA peak is measured with it).
+  double (*fma_loop)(int64_t iters);
 };
 
 /// The kernels chosen for this machine (honours DSINFER_ISA; throws ds::Error when the

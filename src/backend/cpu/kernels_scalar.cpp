@@ -34,11 +34,21 @@ void fp8_to_f32_row(const uint8_t* src, float* dst, int64_t n, const float* scal
   for (int64_t i = 0; i < n; ++i) dst[i] = fp8_e4m3_to_f32(src[i]) * scales[i / block];
 }
 
+double fma_loop(int64_t iters) {
+  float a[16];
+  for (int i = 0; i < 16; ++i) a[i] = float(i) * 1e-3f;
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 16; ++i) a[i] = a[i] * 0.999f + 1e-4f;
+  volatile float sink = a[0] + a[15];
+  (void)sink;
+  return double(iters) * 16 * 2;
+}
+
 }  // namespace
 
 const CpuKernels& kernels_scalar() {
-  static const CpuKernels k{Isa::kScalar,    "scalar",       dot_f32,       axpy_f32,
-                            bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row};
+  static const CpuKernels k{Isa::kScalar,    "scalar",       dot_f32,        axpy_f32,
+                            bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row, fma_loop};
   return k;
 }
 

@@ -1,0 +1,138 @@
+// `dsinfer bench`: prefill and decode speed, judged against the machine's own limits.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "command.h"
+#include "core/error.h"
+#include "model/forward.h"
+#include "runtime/machine_limits.h"
+#include "runtime/sampler.h"
+#include "runtime/thread_pool.h"
+
+namespace ds::cli {
+namespace {
+
+struct Opts {
+  std::string model;
+  int n_prompt = 512;
+  int n_gen = 32;
+  int threads = 0;
+  int reps = 3;
+  bool json = false;
+  bool machine = false;
+};
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int run(const Opts& o) {
+  ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
+  nlohmann::json out;
+  out["threads"] = pool.size();
+  out["kernels"] = cpu_kernels().name;
+  MachineLimits lim;
+  if (o.machine || !o.model.empty())
+    lim = measure_machine(pool, o.model.empty() ? int64_t(1) << 30 : int64_t(512) << 20);
+  out["machine"] = {{"read_gbps", lim.read_gbps}, {"fma_gflops", lim.fma_gflops}};
+  if (o.model.empty()) {
+    if (o.json) {
+      std::printf("%s\n", out.dump(2).c_str());
+    } else {
+      std::printf("threads %d, kernels %s\n", pool.size(), cpu_kernels().name);
+      std::printf("read bandwidth: %.1f GB/s\nFMA peak:       %.1f GFLOP/s (fp32)\n", lim.read_gbps,
+                  lim.fma_gflops);
+    }
+    return 0;
+  }
+  auto model = Model::load(o.model);
+  const ModelConfig& c = model->config;
+  const int64_t ctx =
+      std::min<int64_t>(c.max_position_embeddings, int64_t(o.n_prompt) + o.n_gen + 1);
+  Rng rng(1234);
+  std::vector<int32_t> prompt(size_t(std::max(o.n_prompt, 1)));
+  for (auto& t : prompt) t = int32_t(rng.next() % uint64_t(c.vocab_size));
+  std::vector<float> logits(size_t(c.vocab_size));
+  std::vector<double> pp, tg;
+  for (int rep = 0; rep < std::max(o.reps, 1); ++rep) {
+    if (o.n_prompt > 0) {
+      Session s(*model, pool, ctx);
+      const double t0 = now_s();
+      s.forward(prompt.data(), o.n_prompt, logits.data(), false);
+      pp.push_back(o.n_prompt / (now_s() - t0));
+    }
+    if (o.n_gen > 0) {
+      Session s(*model, pool, ctx);
+      int32_t tok = prompt[0];
+      const double t0 = now_s();
+      for (int i = 0; i < o.n_gen; ++i) {
+        s.forward(&tok, 1, logits.data(), false);
+        tok = argmax(logits.data(), c.vocab_size);
+      }
+      tg.push_back(o.n_gen / (now_s() - t0));
+    }
+  }
+  const double pp_tps = median(pp), tg_tps = median(tg);
+  const double bytes = double(model->active_weight_bytes());
+  const double flops_per_token = 2.0 * double(model->n_active_params());
+  const double gbps = bytes * tg_tps / 1e9, gflops = flops_per_token * pp_tps / 1e9;
+  out["model"] = model->name;
+  out["n_prompt"] = o.n_prompt;
+  out["n_gen"] = o.n_gen;
+  out["prefill_tokens_per_s"] = pp_tps;
+  out["decode_tokens_per_s"] = tg_tps;
+  out["weight_bytes_per_decoded_token"] = bytes;
+  out["decode_gbps"] = gbps;
+  out["decode_share_of_bandwidth"] = lim.read_gbps > 0 ? gbps / lim.read_gbps : 0;
+  out["prefill_gflops"] = gflops;
+  out["prefill_share_of_fma_peak"] = lim.fma_gflops > 0 ? gflops / lim.fma_gflops : 0;
+  if (o.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("model %s, %d threads, kernels %s\n", model->name.c_str(), pool.size(),
+              cpu_kernels().name);
+  std::printf("machine: read %.1f GB/s, FMA peak %.1f GFLOP/s\n", lim.read_gbps, lim.fma_gflops);
+  if (o.n_prompt > 0)
+    std::printf("pp%-5d %10.2f tokens/s  %8.2f GFLOP/s  (%.1f%% of FMA peak)\n", o.n_prompt, pp_tps,
+                gflops, 100 * gflops / std::max(lim.fma_gflops, 1e-9));
+  if (o.n_gen > 0)
+    std::printf(
+        "tg%-5d %10.2f tokens/s  %8.2f GB/s     (%.1f%% of read bandwidth; %.1f MB of weights per "
+        "token)\n",
+        o.n_gen, tg_tps, gbps, 100 * gbps / std::max(lim.read_gbps, 1e-9), bytes / 1e6);
+  return 0;
+}
+
+const Registrar reg{
+    {"bench", "Measure prefill and decode speed against the machine's limits",
+     [](CLI::App& app) -> std::function<int()> {
+       auto o = std::make_shared<Opts>();
+       app.add_option("-m,--model", o->model, "Model directory (omit with --machine)");
+       app.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens")->check(CLI::NonNegativeNumber);
+       app.add_option("-n,--n-gen", o->n_gen, "Generated tokens")->check(CLI::NonNegativeNumber);
+       app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
+           ->check(CLI::NonNegativeNumber);
+       app.add_option("-r,--repetitions", o->reps, "Repetitions (the median is reported)")
+           ->check(CLI::PositiveNumber);
+       app.add_flag("--json", o->json, "Print one JSON object");
+       app.add_flag("--machine", o->machine, "Measure only the machine's limits");
+       return [o] {
+         if (o->model.empty() && !o->machine) throw Error("bench: give -m MODEL or --machine");
+         return run(*o);
+       };
+     },
+     60}};
+
+}  // namespace
+}  // namespace ds::cli
