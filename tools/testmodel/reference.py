@@ -383,11 +383,13 @@ def route(model, i, x, opts):
         sel = np.where(np.repeat(mask, E // G, axis=-1), sel, -np.inf)
     idx = np.argsort(-sel, axis=-1, kind="stable")[:, :K]
     wts = np.take_along_axis(sel if opts.bias_in_weights else s, idx, axis=-1)
-    if c["norm_topk_prob"] and opts.norm_topk:
+    normalised = c["norm_topk_prob"] and opts.norm_topk
+    if normalised:
+        # The doc normalises whenever norm_topk_prob is set; HF's code adds "top_k > 1",
+        # which only differs for num_experts_per_tok = 1 (no preset uses that).
         wts = wts / (wts.sum(axis=-1, keepdims=True) + 1e-20)
-        if model.family == "v3" and opts.routed_scaling:
-            wts = wts * c["routed_scaling_factor"]
-    elif opts.routed_scaling:
+    # V3 always applies routed_scaling_factor; V2 only when it does not normalise.
+    if opts.routed_scaling and (model.family == "v3" or not normalised):
         wts = wts * c["routed_scaling_factor"]
     return idx, wts
 

@@ -287,6 +287,35 @@ def test_config_handling(tmp):
           "V3 YaRN ramp: low 10, high 23")
 
 
+def test_cli(tmp):
+    """The command-line entry points, end to end on one small model."""
+    import compare
+    import contextlib
+    import io
+    d = os.path.join(tmp, "cli")
+    make_model.main(["--preset", "v3-tiny", "--out", d, "--mtp", "--dtype", "bf16", "--shards", "2"])
+    out, mtp, out_a = (os.path.join(tmp, n) for n in ("l.bin", "m.bin", "la.bin"))
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        ref.main(["--model", d, "--tokens", "1,2,3,4,5", "--out", out, "--mtp-out", mtp, "--gen", "4"])
+        ref.main(["--model", d, "--tokens", "1,2,3,4,5", "--out", out_a, "--absorbed"])
+        rc_same = compare.main([out, out_a, "--vocab", "512", "--atol", "1e-6"])
+    gen = [int(t) for t in buf.getvalue().splitlines()[0].strip("[]").split(",")]
+    model = ref.load_model(d)
+    check(gen == ref.generate(model, [1, 2, 3, 4, 5], 4), "reference.py --gen prints the greedy tokens")
+    lg = np.fromfile(out, "<f4").reshape(5, 512)
+    check(np.abs(lg - ref.forward(model, [1, 2, 3, 4, 5])[0]).max() < 1e-5,
+          "reference.py --out writes f32 [T, vocab]")
+    check(np.fromfile(mtp, "<f4").size == 4 * 512, "reference.py --mtp-out writes [T-1, vocab]")
+    check(rc_same == 0, "compare.py passes identical-up-to-rounding files")
+    lg2 = lg.copy()
+    lg2[2, 7] += 1e-3
+    lg2.astype("<f4").tofile(out_a)
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc_diff = compare.main([out, out_a, "--vocab", "512"])
+    check(rc_diff == 1, "compare.py fails above --atol")
+
+
 def main(argv=None):
     global verbose
     ap = argparse.ArgumentParser(description="self-test of tools/testmodel")
@@ -299,6 +328,7 @@ def main(argv=None):
         test_fp8()
         test_safetensors_files(tmp)
         test_config_handling(tmp)
+        test_cli(tmp)
         for preset in a.preset or SMALL_PRESETS:
             test_preset(preset, tmp)
     if failures:

@@ -62,24 +62,38 @@ FP8_E4M3_TABLE = _fp8_e4m3_table()
 FP8_E4M3_MAX = 448.0
 
 
+def _fp8_normal_lut():
+    """Code for each 12-bit (sign, float32 exponent, top-3 mantissa) index of a float32
+    already rounded to 3 mantissa bits, for exponents in e4m3's normal range (-6 .. 8)."""
+    lut = np.zeros(4096, dtype=np.uint8)
+    for idx in range(4096):
+        sign, exp32, man = idx >> 11, (idx >> 3) & 0xFF, idx & 7
+        e = exp32 - 127
+        if -6 <= e <= 8:
+            lut[idx] = (sign << 7) | ((e + 7) << 3) | man
+    return lut
+
+
+_FP8_NORMAL_LUT = _fp8_normal_lut()
+
+
 def f32_to_fp8_e4m3_bits(x):
     """float32 array -> uint8 e4m3fn codes, round to nearest even, saturating at +-448.
 
     Normal range (|x| >= 2^-6): round the float32 mantissa from 23 to 3 bits in the bit
-    pattern. Subnormal range: the code is rint(|x| * 2^9) (0..8; 8 is exactly the smallest
-    normal, whose code is also 8)."""
+    pattern, then look the (sign, exponent, mantissa) bits up. Subnormal range: the code is
+    rint(|x| * 2^9) (0..8; 8 is exactly the smallest normal, whose code is also 8)."""
     x = np.clip(np.asarray(x, dtype=np.float32), -FP8_E4M3_MAX, FP8_E4M3_MAX)
     bits = x.view(np.uint32)
-    sign = ((bits >> 24) & 0x80).astype(np.uint8)
-    mag_bits = bits & np.uint32(0x7FFFFFFF)
-    rounded = (mag_bits + np.uint32(0x7FFFF) + ((mag_bits >> 20) & 1)) & np.uint32(0xFFF00000)
-    exp = (rounded >> 23).astype(np.int32) - 127
-    man = ((rounded >> 20) & 7).astype(np.int32)
-    normal_code = ((exp + 7) << 3) | man
-    absx = np.abs(x)
-    sub_code = np.rint(absx.astype(np.float64) * 512.0).astype(np.int32)
-    code = np.where(absx < np.float32(2.0 ** -6), sub_code, normal_code)
-    return (code.astype(np.uint8) | sign).astype(np.uint8)
+    rounded = bits + ((bits >> 20) & 1)
+    rounded += np.uint32(0x7FFFF)
+    code = _FP8_NORMAL_LUT[rounded >> 20]
+    small = np.abs(x) < np.float32(2.0 ** -6)
+    if small.any():
+        xs = x[small]
+        sub = np.rint(np.abs(xs).astype(np.float64) * 512.0).astype(np.uint8)
+        code[small] = sub | np.where(np.signbit(xs), 0x80, 0).astype(np.uint8)
+    return code
 
 
 def fp8_e4m3_bits_to_f64(b):
@@ -96,8 +110,11 @@ def quantize_fp8_blocks(w, block=(128, 128)):
     out_f, in_f = w.shape
     b0, b1 = block
     nb0, nb1 = -(-out_f // b0), -(-in_f // b1)
-    pad = np.zeros((nb0 * b0, nb1 * b1), dtype=np.float32)
-    pad[:out_f, :in_f] = w
+    if (out_f, in_f) == (nb0 * b0, nb1 * b1):
+        pad = w
+    else:
+        pad = np.zeros((nb0 * b0, nb1 * b1), dtype=np.float32)
+        pad[:out_f, :in_f] = w
     tiles = pad.reshape(nb0, b0, nb1, b1)
     amax = np.abs(tiles).max(axis=(1, 3)).astype(np.float32)
     scale = (amax / np.float32(FP8_E4M3_MAX)).astype(np.float32)
