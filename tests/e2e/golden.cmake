@@ -9,7 +9,9 @@ set(DSINFER_GOLDEN_CASES
   "kimi_f32|--preset kimi-tiny"
   "v3_sharded|--preset v3-tiny --shards 3"
   "fp8|--preset fp8-small --dtype fp8"
-  "v3_bf16_sharp|--preset v3-tiny --dtype bf16 --sharp --max-median 0.01 --max-p90 0.02"
+  "kimi_k2_f32|--preset kimi-k2-tiny"
+  "v3_bf16_sharp|--preset v3-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12"
+  "v2_bf16_sharp|--preset v2-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12"
 )
 foreach(case ${DSINFER_GOLDEN_CASES})
   string(REPLACE "|" ";" parts "${case}")

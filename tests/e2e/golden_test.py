@@ -32,6 +32,9 @@ def main():
     ap.add_argument("--dsinfer", required=True)
     ap.add_argument("--preset", required=True)
     ap.add_argument("--dtype", default="f32")
+    # The reference runs on a checkpoint of this dtype made with the same seed (default: the
+    # engine's own checkpoint). bf16 tests compare against the f32 original (docs/numerics.md).
+    ap.add_argument("--ref-dtype", default=None)
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--sharp", action="store_true")
     ap.add_argument("--isa", default="")
@@ -52,14 +55,21 @@ def main():
             return 77
 
     with tempfile.TemporaryDirectory(prefix="dsinfer-golden-") as tmp:
+        def make(out, dtype, shards):
+            cmd = [sys.executable, os.path.join(TOOLS, "make_model.py"), "--preset", a.preset, "--out", out,
+                   "--dtype", dtype, "--seed", str(a.seed)]
+            if shards > 1:
+                cmd += ["--shards", str(shards)]
+            if a.sharp:
+                cmd += ["--sharp"]
+            run(cmd)
+
         model = os.path.join(tmp, "model")
-        cmd = [sys.executable, os.path.join(TOOLS, "make_model.py"), "--preset", a.preset, "--out", model,
-               "--dtype", a.dtype, "--seed", str(a.seed)]
-        if a.shards > 1:
-            cmd += ["--shards", str(a.shards)]
-        if a.sharp:
-            cmd += ["--sharp"]
-        run(cmd)
+        make(model, a.dtype, a.shards)
+        ref_model = model
+        if a.ref_dtype and a.ref_dtype != a.dtype:
+            ref_model = os.path.join(tmp, "ref-model")
+            make(ref_model, a.ref_dtype, 1)
         with open(os.path.join(model, "config.json")) as f:
             cfg = json.load(f)
         cfg = cfg.get("text_config", cfg)
@@ -68,7 +78,7 @@ def main():
         tokens = ",".join(str(t) for t in rng.integers(0, vocab, a.n_tokens))
 
         ref_out = os.path.join(tmp, "ref.bin")
-        ref_gen = json.loads(run([sys.executable, os.path.join(TOOLS, "reference.py"), "--model", model,
+        ref_gen = json.loads(run([sys.executable, os.path.join(TOOLS, "reference.py"), "--model", ref_model,
                                   "--tokens", tokens, "--out", ref_out, "--gen", str(a.gen)]).strip().splitlines()[-1])
         env = dict(os.environ)
         if a.isa:
@@ -80,10 +90,13 @@ def main():
         ref = np.fromfile(ref_out, dtype="<f4").reshape(a.n_tokens, vocab).astype(np.float64)
         eng = np.fromfile(eng_out, dtype="<f4").reshape(a.n_tokens, vocab).astype(np.float64)
         d = np.abs(ref - eng)
+        # Per position: median and p90 of |Δ| over the vocabulary; the statistical bounds apply
+        # to the median over positions of each (docs/numerics.md, section 2).
         med = np.median(d, axis=1)
         p90 = np.percentile(d, 90, axis=1)
         print(f"{a.preset} {a.dtype} isa={a.isa or 'auto'}: max|Δ| {d.max():.3e}  "
-              f"median/pos max {med.max():.3e}  p90/pos max {p90.max():.3e}")
+              f"typical median {np.median(med):.3e}  typical p90 {np.median(p90):.3e}  "
+              f"worst position median {med.max():.3e}")
         ok = True
         if a.max_median is None:
             if not d.max() <= a.max_abs:
@@ -93,11 +106,11 @@ def main():
                 print(f"FAIL: greedy decode differs\n  engine    {eng_gen}\n  reference {ref_gen}")
                 ok = False
         else:
-            if not med.max() <= a.max_median:
-                print(f"FAIL: per-position median |Δ| {med.max():.3e} > {a.max_median:g}")
+            if not np.median(med) <= a.max_median:
+                print(f"FAIL: typical median |Δ| {np.median(med):.3e} > {a.max_median:g}")
                 ok = False
-            if a.max_p90 is not None and not p90.max() <= a.max_p90:
-                print(f"FAIL: per-position p90 |Δ| {p90.max():.3e} > {a.max_p90:g}")
+            if a.max_p90 is not None and not np.median(p90) <= a.max_p90:
+                print(f"FAIL: typical p90 |Δ| {np.median(p90):.3e} > {a.max_p90:g}")
                 ok = False
         return 0 if ok else 1
 

@@ -7,7 +7,7 @@
 
 Writes DIR/config.json and DIR/model.safetensors (or N shards
 model-0000k-of-0000N.safetensors plus model.safetensors.index.json). Tensor names follow
-the HF DeepSeek checkpoints (see /work/shared/docs/deepseek-architecture.md). Weights are
+the HF DeepSeek checkpoints (see ../shared/docs/deepseek-architecture.md). Weights are
 random but deterministic: every tensor draws from its own numpy Generator seeded with
 (seed, crc32(tensor name)), so the values do not depend on dtype, sharding or file order.
 Tensors are generated and written one row block at a time, so the multi-GB "-shape"

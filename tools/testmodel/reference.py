@@ -4,7 +4,7 @@
   reference.py --model DIR --tokens 0,5,7 --out logits.bin [--gen N] [--absorbed]
                [--mtp-out mtp.bin]
 
-Written from /work/shared/docs/deepseek-architecture.md (section names below refer to it).
+Written from ../shared/docs/deepseek-architecture.md (section names below refer to it).
 Everything is float64 except the RoPE angle, which the doc defines in fp32. Writes the
 logits of every prompt position as little-endian float32 [n_tokens, vocab]; --gen N
 decodes N tokens greedily with a KV cache and prints them as a JSON array; --mtp-out
