@@ -39,8 +39,17 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   ::close(fd);
 }
 
+MappedFile MappedFile::borrow(const uint8_t* data, size_t size, std::string name) {
+  MappedFile f;
+  f.path_ = std::move(name);
+  f.data_ = data;
+  f.size_ = size;
+  f.owned_ = false;
+  return f;
+}
+
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ && owned_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept
@@ -50,10 +59,11 @@ MappedFile::MappedFile(MappedFile&& o) noexcept
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_ && owned_) ::munmap(const_cast<uint8_t*>(data_), size_);
     path_ = std::move(o.path_);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
+    owned_ = o.owned_;
   }
   return *this;
 }

@@ -12,6 +12,9 @@ class MappedFile {
   MappedFile() = default;
   /// Maps `path` read-only; throws ds::Error naming the file when it cannot.
   explicit MappedFile(const std::string& path);
+  /// A view of bytes that live elsewhere for the whole program (an embedded model); `name`
+  /// stands in for the path in messages. Nothing is unmapped.
+  static MappedFile borrow(const uint8_t* data, size_t size, std::string name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -26,6 +29,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool owned_ = true;
 };
 
 }  // namespace ds

@@ -35,7 +35,10 @@ uint64_t read_le64(const uint8_t* p) {
 
 }  // namespace
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path) : SafetensorsFile(MappedFile(path)) {}
+
+SafetensorsFile::SafetensorsFile(MappedFile file) : file_(std::move(file)) {
+  const std::string& path = file_.path();
   const uint8_t* base = file_.data();
   const uint64_t size = file_.size();
   if (size < 8) throw Error(cat(path, ": not a safetensors file (", size, " bytes, too short)"));
@@ -178,6 +181,13 @@ TensorStore TensorStore::open(const std::string& path) {
         throw Error(
             cat("tensor '", name, "' appears in both ", *it->second->file, " and ", f->path()));
     }
+  return s;
+}
+
+TensorStore TensorStore::from_memory(const uint8_t* data, size_t size, const std::string& name) {
+  TensorStore s;
+  s.files_.push_back(std::make_unique<SafetensorsFile>(MappedFile::borrow(data, size, name)));
+  for (const auto& [n, t] : s.files_[0]->tensors()) s.index_.emplace(n, &t);
   return s;
 }
 

@@ -30,6 +30,8 @@ class SafetensorsFile {
  public:
   /// Maps and validates `path`; throws ds::Error naming the file and the field.
   explicit SafetensorsFile(const std::string& path);
+  /// Validates an already-mapped (or embedded) file.
+  explicit SafetensorsFile(MappedFile file);
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
   const std::string& path() const { return file_.path(); }
 
@@ -44,6 +46,8 @@ class TensorStore {
  public:
   /// Opens a directory (or one .safetensors file); throws ds::Error on any inconsistency.
   static TensorStore open(const std::string& path);
+  /// One in-memory safetensors image (an embedded model).
+  static TensorStore from_memory(const uint8_t* data, size_t size, const std::string& name);
 
   /// The tensor called `name`, or nullptr.
   const TensorInfo* find(const std::string& name) const;

@@ -58,6 +58,8 @@ class Session {
   /// Throws ds::Error for token ids out of range or a context overflow.
   void forward(const int32_t* tokens, int64_t n, float* logits, bool all_logits);
   int64_t n_past() const { return n_past_; }
+  /// The tokens whose keys are in the cache, in order (n_past() of them).
+  const std::vector<int32_t>& tokens() const { return tokens_; }
   int64_t ctx_size() const { return cache_.ctx(); }
   /// Forgets positions ≥ n (a shared prefix is kept).
   void truncate(int64_t n);
@@ -75,7 +77,8 @@ class Session {
   ThreadPool& pool_;
   KvCache cache_;
   Activations act_;
-  std::vector<float> hidden_;  // [n, D]
+  std::vector<float> hidden_;    // [n, D]
+  std::vector<int32_t> tokens_;  // [n_past]
   int64_t n_past_ = 0;
 };
 

@@ -85,6 +85,7 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits, boo
     else
       matmul(m.lm_head, hidden_.data() + (n - 1) * D, 1, logits, pool_);
   }
+  tokens_.insert(tokens_.end(), tokens, tokens + n);
   n_past_ += n;
 }
 

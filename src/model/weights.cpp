@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "io/embedded_model.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
 
@@ -193,8 +194,35 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   m->config = ModelConfig::from_hf_dir(path);
   auto store = std::make_shared<TensorStore>(TensorStore::open(path));
   m->storage = store;
+  m->bind(*store);
+  return m;
+}
+
+std::unique_ptr<Model> Model::load_embedded() {
+  const EmbeddedModel* e = embedded_model();
+  if (!e) throw Error("this build has no embedded default model; pass -m MODEL");
+  auto m = std::make_unique<Model>();
+  m->name = e->name;
+  m->path = "builtin:" + e->name;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(e->config.str());
+  } catch (const nlohmann::json::exception& ex) {
+    throw Error(cat(m->path, "/config.json: malformed JSON: ", ex.what()));
+  }
+  m->config = ModelConfig::from_hf_json(j, m->path + "/config.json");
+  auto store = std::make_shared<TensorStore>(
+      TensorStore::from_memory(e->weights.data, e->weights.size, m->path + "/model.safetensors"));
+  m->storage = store;
+  m->bind(*store);
+  return m;
+}
+
+void Model::bind(const TensorStore& store) {
+  Model* m = this;
+  const std::string& path = this->path;
   const ModelConfig& c = m->config;
-  Loader ld(*store, c, path);
+  Loader ld(store, c, path);
   m->embed = ld.matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size);
   m->final_norm = ld.vec("model.norm.weight", c.hidden_size);
   m->lm_head = ld.matrix("lm_head.weight", c.vocab_size, c.hidden_size);
@@ -222,7 +250,6 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   }
   m->rope_inv_freq = ds::rope_inv_freq(c);
   m->rope_attn_factor = float(c.rope_attn_factor());
-  return m;
 }
 
 namespace {

@@ -57,6 +57,8 @@ class Model {
  public:
   /// Loads a HF model directory (config.json + safetensors); throws ds::Error on any problem.
   static std::unique_ptr<Model> load(const std::string& path);
+  /// Loads the model compiled into the binary; throws ds::Error when there is none.
+  static std::unique_ptr<Model> load_embedded();
 
   ModelConfig config;
   std::string path;
@@ -80,6 +82,10 @@ class Model {
   int64_t kv_bytes_per_token() const;
 
   std::shared_ptr<void> storage;  // keeps the mapped files alive
+
+ private:
+  /// Resolves every tensor the config calls for, with shape and dtype checks.
+  void bind(const TensorStore& store);
 };
 
 /// Computes YaRN-corrected inverse frequencies ω'_j (architecture doc, "RoPE with YaRN").

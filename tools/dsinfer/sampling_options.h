@@ -1,0 +1,29 @@
+// Sampling flags shared by run, chat and bench.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "runtime/sampler.h"
+
+namespace ds::cli {
+
+/// Adds --temp, --top-k, --top-p, --min-p, --repeat-penalty, --presence-penalty,
+/// --frequency-penalty and --seed to `app`, writing into `p`.
+inline void add_sampling_options(CLI::App& app, SamplingParams& p) {
+  app.add_option("--temp,--temperature", p.temperature, "Sampling temperature (0: greedy)")
+      ->check(CLI::Range(0.0, 100.0));
+  app.add_option("--top-k", p.top_k, "Keep the k most likely tokens (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--top-p", p.top_p, "Nucleus sampling mass (1: off)")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--min-p", p.min_p, "Drop tokens below min-p × the best probability")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--repeat-penalty", p.repetition_penalty, "Repetition penalty (1: off)")
+      ->check(CLI::Range(0.0, 10.0));
+  app.add_option("--presence-penalty", p.presence_penalty, "Presence penalty")
+      ->check(CLI::Range(-2.0, 2.0));
+  app.add_option("--frequency-penalty", p.frequency_penalty, "Frequency penalty")
+      ->check(CLI::Range(-2.0, 2.0));
+  app.add_option("--seed", p.seed, "Random seed (same seed and threads: same output)");
+}
+
+}  // namespace ds::cli
