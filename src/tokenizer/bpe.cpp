@@ -1,0 +1,226 @@
+#include "tokenizer/bpe.h"
+
+#include <queue>
+
+#include "core/error.h"
+#include "tokenizer/utf8.h"
+
+namespace ds {
+
+const std::array<uint32_t, 256>& byte_to_unicode() {
+  // GPT-2 (encoder.py bytes_to_unicode): printable Latin-1 bytes stand for themselves, the
+  // rest are shifted to U+0100 and up in byte order.
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    uint32_t n = 0;
+    for (uint32_t b = 0; b < 256; ++b) {
+      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+      t[b] = printable ? b : 256 + n++;
+    }
+    return t;
+  }();
+  return table;
+}
+
+std::optional<std::string> byte_level_decode(std::string_view token) {
+  static const std::array<int16_t, 324> inverse = [] {
+    std::array<int16_t, 324> inv{};
+    inv.fill(-1);
+    const auto& fwd = byte_to_unicode();
+    for (int b = 0; b < 256; ++b) inv[fwd[b]] = static_cast<int16_t>(b);
+    return inv;
+  }();
+  std::string out;
+  out.reserve(token.size());
+  for (size_t i = 0; i < token.size();) {
+    size_t len;
+    const uint32_t cp = utf8::decode(token, i, len);
+    if (cp >= inverse.size() || inverse[cp] < 0) return std::nullopt;
+    out.push_back(static_cast<char>(inverse[cp]));
+    i += len;
+  }
+  return out;
+}
+
+BpeModel::BpeModel(std::vector<std::string> vocab,
+                   const std::vector<std::pair<std::string, std::string>>& merges,
+                   BpeOptions options)
+    : options_(options), vocab_(std::move(vocab)) {
+  bytes_.resize(vocab_.size());
+  by_token_.reserve(vocab_.size());
+  by_bytes_.reserve(vocab_.size());
+  byte_ids_.fill(-1);
+  fallback_ids_.fill(-1);
+  for (size_t id = 0; id < vocab_.size(); ++id) {
+    const std::string& t = vocab_[id];
+    if (t.empty()) continue;
+    by_token_.emplace(t, static_cast<int32_t>(id));
+    if (options_.byte_level) {
+      auto b = byte_level_decode(t);
+      bytes_[id] = b ? std::move(*b) : t;
+      if (!b) continue;  // a special token stored in the vocab: never produced by merges
+    } else {
+      bytes_[id] = t;
+      // <0xAB> byte-fallback tokens.
+      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {
+        const int v = std::stoi(t.substr(3, 2), nullptr, 16);
+        fallback_ids_[v] = static_cast<int32_t>(id);
+      }
+    }
+    by_bytes_.emplace(bytes_[id], static_cast<int32_t>(id));
+  }
+  if (options_.byte_level)
+    for (int b = 0; b < 256; ++b) {
+      auto it = by_bytes_.find(std::string(1, static_cast<char>(b)));
+      if (it != by_bytes_.end()) byte_ids_[b] = it->second;
+    }
+  merges_.reserve(merges.size());
+  for (size_t r = 0; r < merges.size(); ++r) {
+    const auto& [a, b] = merges[r];
+    auto ia = by_token_.find(a), ib = by_token_.find(b), im = by_token_.find(a + b);
+    if (ia == by_token_.end() || ib == by_token_.end() || im == by_token_.end())
+      throw Error(cat("BPE merge ", r, " ('", a, "' '", b, "') uses a token not in the vocab"));
+    merges_.emplace(key(ia->second, ib->second), Merge{static_cast<int32_t>(r), im->second});
+  }
+}
+
+BpeModel::BpeModel(BpeModel&& o) noexcept
+    : options_(o.options_),
+      vocab_(std::move(o.vocab_)),
+      bytes_(std::move(o.bytes_)),
+      by_token_(std::move(o.by_token_)),
+      by_bytes_(std::move(o.by_bytes_)),
+      merges_(std::move(o.merges_)),
+      byte_ids_(o.byte_ids_),
+      fallback_ids_(o.fallback_ids_) {}
+
+BpeModel& BpeModel::operator=(BpeModel&& o) noexcept {
+  options_ = o.options_;
+  vocab_ = std::move(o.vocab_);
+  bytes_ = std::move(o.bytes_);
+  by_token_ = std::move(o.by_token_);
+  by_bytes_ = std::move(o.by_bytes_);
+  merges_ = std::move(o.merges_);
+  byte_ids_ = o.byte_ids_;
+  fallback_ids_ = o.fallback_ids_;
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  cache_.clear();
+  return *this;
+}
+
+std::optional<int32_t> BpeModel::find(std::string_view token) const {
+  auto it = by_token_.find(token);
+  if (it == by_token_.end()) return std::nullopt;
+  return it->second;
+}
+
+void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& syms) const {
+  if (options_.byte_level) {
+    for (unsigned char c : word) {
+      if (byte_ids_[c] >= 0)
+        syms.push_back(byte_ids_[c]);
+      else if (options_.unk_id)
+        syms.push_back(*options_.unk_id);
+    }
+    return;
+  }
+  bool last_unk = false;
+  for (size_t i = 0; i < word.size();) {
+    size_t len = utf8::sequence_length(word, i);
+    if (len == 0) len = 1;
+    auto it = by_bytes_.find(word.substr(i, len));
+    if (it != by_bytes_.end()) {
+      syms.push_back(it->second);
+      last_unk = false;
+    } else if (options_.byte_fallback) {
+      for (size_t k = 0; k < len; ++k) {
+        const int32_t id = fallback_ids_[static_cast<unsigned char>(word[i + k])];
+        if (id >= 0)
+          syms.push_back(id);
+        else if (options_.unk_id)
+          syms.push_back(*options_.unk_id);
+      }
+      last_unk = false;
+    } else if (options_.unk_id) {
+      if (!(options_.fuse_unk && last_unk)) syms.push_back(*options_.unk_id);
+      last_unk = true;
+    }
+    i += len;
+  }
+}
+
+void BpeModel::merge_symbols(std::vector<int32_t>& syms) const {
+  const int n = static_cast<int>(syms.size());
+  if (n < 2) return;
+  // A linked list of symbols and a min-heap of candidate merges by (rank, position); stale
+  // entries are skipped when popped. Equal ranks merge left to right, as in HF tokenizers.
+  struct Cand {
+    int32_t rank;
+    int32_t left;
+    int32_t left_id, right_id;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  std::vector<int32_t> next(n), prev(n);
+  for (int i = 0; i < n; ++i) {
+    next[i] = i + 1 < n ? i + 1 : -1;
+    prev[i] = i - 1;
+  }
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  auto push = [&](int l) {
+    const int r = next[l];
+    if (r < 0) return;
+    auto it = merges_.find(key(syms[l], syms[r]));
+    if (it != merges_.end()) heap.push({it->second.rank, l, syms[l], syms[r]});
+  };
+  for (int i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    const Cand c = heap.top();
+    heap.pop();
+    const int l = c.left;
+    const int r = next[l];
+    if (syms[l] != c.left_id || r < 0 || syms[r] != c.right_id) continue;  // stale
+    syms[l] = merges_.at(key(c.left_id, c.right_id)).id;
+    syms[r] = -1;
+    next[l] = next[r];
+    if (next[r] >= 0) prev[next[r]] = l;
+    if (prev[l] >= 0) push(prev[l]);
+    push(l);
+  }
+  size_t w = 0;
+  for (int i = 0; i >= 0 && i < n; i = next[i]) syms[w++] = syms[i];
+  syms.resize(w);
+}
+
+void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
+  if (options_.ignore_merges) {
+    auto it = by_bytes_.find(word);
+    if (it != by_bytes_.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  constexpr size_t kMaxCachedWord = 64;
+  constexpr size_t kMaxCacheEntries = 1 << 18;
+  const bool cacheable = word.size() <= kMaxCachedWord;
+  if (cacheable) {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    auto it = cache_.find(word);
+    if (it != cache_.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  std::vector<int32_t> syms;
+  syms.reserve(word.size());
+  initial_symbols(word, syms);
+  merge_symbols(syms);
+  out.insert(out.end(), syms.begin(), syms.end());
+  if (cacheable) {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (cache_.size() >= kMaxCacheEntries) cache_.clear();
+    cache_.emplace(std::string(word), std::move(syms));
+  }
+}
+
+}  // namespace ds
