@@ -1,0 +1,43 @@
+// Text generation on one Session: prefix reuse, sampling, stop conditions, streaming text.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/sampler.h"
+
+namespace ds {
+
+class Session;
+class Tokenizer;
+
+struct GenerationParams {
+  int64_t max_tokens = 256;
+  SamplingParams sampling;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  std::vector<int32_t> stop_ids;  // extra token ids that end generation (EOS is always one)
+  bool skip_special = false;      // hide special tokens in the text
+};
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated ids (EOS excluded)
+  std::string text;             // their text, cut at a stop string
+  std::string finish_reason;    // "stop", "length" or "cancelled"
+  int64_t n_prompt = 0;         // prompt tokens
+  int64_t n_cached = 0;         // prompt tokens whose KV came from the session's cache
+  double prefill_s = 0, decode_s = 0;
+};
+
+/// Receives each piece of text as soon as it is final (stop strings held back); returns
+/// false to cancel. `token` is the id that completed the piece (−1 for a final flush).
+using TextCallback = std::function<bool(int32_t token, const std::string& piece)>;
+
+/// Generates after `prompt`. Reuses the longest prefix of `prompt` already in `s` (earlier
+/// turns of a chat), so only the new tokens are prefilled. Throws ds::Error when the prompt
+/// does not fit the context.
+GenerationResult generate(Session& s, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                          const GenerationParams& p, const TextCallback& on_text);
+
+}  // namespace ds
