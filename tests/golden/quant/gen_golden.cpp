@@ -42,10 +42,26 @@ void quantize_row_q6_K_ref(const float*, void*, int64_t);
 void quantize_row_q8_K_ref(const float*, void*, int64_t);
 size_t quantize_iq4_nl(const float*, void*, int64_t, int64_t, const float*);
 size_t quantize_iq4_xs(const float*, void*, int64_t, int64_t, const float*);
-#define D(x) void dequantize_row_##x(const void*, float*, int64_t);
-D(q4_0)
-D(q4_1) D(q5_0) D(q5_1) D(q8_0) D(q2_K) D(q3_K) D(q4_K) D(q5_K) D(q6_K) D(q8_K) D(iq4_nl) D(iq4_xs)
-    D(iq2_xxs) D(iq2_xs) D(iq2_s) D(iq3_xxs) D(iq3_s) D(iq1_s) D(iq1_m)
+void dequantize_row_q4_0(const void*, float*, int64_t);
+void dequantize_row_q4_1(const void*, float*, int64_t);
+void dequantize_row_q5_0(const void*, float*, int64_t);
+void dequantize_row_q5_1(const void*, float*, int64_t);
+void dequantize_row_q8_0(const void*, float*, int64_t);
+void dequantize_row_q2_K(const void*, float*, int64_t);
+void dequantize_row_q3_K(const void*, float*, int64_t);
+void dequantize_row_q4_K(const void*, float*, int64_t);
+void dequantize_row_q5_K(const void*, float*, int64_t);
+void dequantize_row_q6_K(const void*, float*, int64_t);
+void dequantize_row_q8_K(const void*, float*, int64_t);
+void dequantize_row_iq4_nl(const void*, float*, int64_t);
+void dequantize_row_iq4_xs(const void*, float*, int64_t);
+void dequantize_row_iq2_xxs(const void*, float*, int64_t);
+void dequantize_row_iq2_xs(const void*, float*, int64_t);
+void dequantize_row_iq2_s(const void*, float*, int64_t);
+void dequantize_row_iq3_xxs(const void*, float*, int64_t);
+void dequantize_row_iq3_s(const void*, float*, int64_t);
+void dequantize_row_iq1_s(const void*, float*, int64_t);
+void dequantize_row_iq1_m(const void*, float*, int64_t);
 }
 static void iq4nl_wrap(const float* x, void* y, int64_t n) {
   quantize_iq4_nl(x, y, 1, n, nullptr);
