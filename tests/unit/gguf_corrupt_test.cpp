@@ -119,7 +119,7 @@ TEST(GgufCorrupt, EveryPrefixOfAValidFileIsRejected) {
 
 TEST(GgufCorrupt, TruncatedData) {
   Raw r = valid_file();
-  r.b.resize(r.b.size() - 1);
+  r.b.pop_back();
   expect_error(r, "tensor 'b' (offset 32, 32 bytes) runs past the end of the data section");
 }
 

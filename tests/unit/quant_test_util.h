@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "quant/ggml_type.h"
@@ -17,6 +18,18 @@ inline uint64_t fnv1a(const void* p, size_t n) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
   return h;
+}
+
+/// FNV-1a 64 of float values with every NaN made the same quiet NaN first: the NaN sign and
+/// payload that random scale bytes produce depend on how the compiler lowered x * (+-1)
+/// (multiply or sign flip), which is not a property of the format.
+inline uint64_t hash_floats(const std::vector<float>& y) {
+  std::vector<uint32_t> bits(y.size());
+  for (size_t i = 0; i < y.size(); ++i) {
+    std::memcpy(&bits[i], &y[i], 4);
+    if ((bits[i] & 0x7fffffffu) > 0x7f800000u) bits[i] = 0x7fc00000u;
+  }
+  return fnv1a(bits.data(), 4 * bits.size());
 }
 
 /// 64-bit LCG (Knuth's MMIX constants); uniform() is exact: a 24-bit integer times 2^-24.
@@ -48,8 +61,8 @@ inline std::vector<float> golden_input() {
   return x;
 }
 
-/// Random block bytes for type `t` (scale fields included, so some are NaN/Inf halves; x86
-/// arithmetic on them is still deterministic).
+/// Random block bytes for type `t` (scale fields included, so some are NaN/Inf halves: hash
+/// the dequantised values with hash_floats()).
 inline std::vector<uint8_t> golden_blocks(GgmlType t, int64_t n) {
   Lcg r{777 + uint64_t(t)};
   std::vector<uint8_t> q(ggml_row_bytes(t, n));
