@@ -18,6 +18,28 @@ constexpr NameEntry kNames[] = {
     {DType::F64, "F64", 8},         {DType::BOOL, "BOOL", 1},
 };
 
+// Block types: elements per block and bytes per block, as ggml's type traits define them
+// (ggml-common.h). They are never safetensors dtypes, so they live in their own table.
+struct BlockEntry {
+  DType t;
+  const char* name;
+  size_t block_size;
+  size_t block_bytes;
+};
+constexpr BlockEntry kBlocks[] = {
+    {DType::Q4_0, "Q4_0", 32, 18},        {DType::Q4_1, "Q4_1", 32, 20},
+    {DType::Q5_0, "Q5_0", 32, 22},        {DType::Q5_1, "Q5_1", 32, 24},
+    {DType::Q8_0, "Q8_0", 32, 34},        {DType::Q8_1, "Q8_1", 32, 36},
+    {DType::Q2_K, "Q2_K", 256, 84},       {DType::Q3_K, "Q3_K", 256, 110},
+    {DType::Q4_K, "Q4_K", 256, 144},      {DType::Q5_K, "Q5_K", 256, 176},
+    {DType::Q6_K, "Q6_K", 256, 210},      {DType::Q8_K, "Q8_K", 256, 292},
+    {DType::IQ2_XXS, "IQ2_XXS", 256, 66}, {DType::IQ2_XS, "IQ2_XS", 256, 74},
+    {DType::IQ3_XXS, "IQ3_XXS", 256, 98}, {DType::IQ1_S, "IQ1_S", 256, 50},
+    {DType::IQ4_NL, "IQ4_NL", 32, 18},    {DType::IQ3_S, "IQ3_S", 256, 110},
+    {DType::IQ2_S, "IQ2_S", 256, 82},     {DType::IQ4_XS, "IQ4_XS", 256, 136},
+    {DType::IQ1_M, "IQ1_M", 256, 56},
+};
+
 float fp8_decode(uint8_t v) {
   const int sign = v >> 7, exp = (v >> 3) & 0xf, man = v & 7;
   float r;
@@ -47,6 +69,8 @@ float fp8_e4m3_to_f32(uint8_t v) {
 std::string_view dtype_name(DType t) {
   for (const auto& e : kNames)
     if (e.t == t) return e.name;
+  for (const auto& e : kBlocks)
+    if (e.t == t) return e.name;
   return "?";
 }
 
@@ -63,6 +87,24 @@ size_t dtype_size(DType t) {
   for (const auto& e : kNames)
     if (e.t == t) return e.size;
   return 0;
+}
+
+bool dtype_is_quantized(DType t) {
+  for (const auto& e : kBlocks)
+    if (e.t == t) return true;
+  return false;
+}
+
+size_t dtype_block_size(DType t) {
+  for (const auto& e : kBlocks)
+    if (e.t == t) return e.block_size;
+  return 1;
+}
+
+size_t dtype_block_bytes(DType t) {
+  for (const auto& e : kBlocks)
+    if (e.t == t) return e.block_bytes;
+  return dtype_size(t);
 }
 
 // IEEE half conversions written out so that the baseline build needs no F16C.

@@ -21,15 +21,45 @@ enum class DType : uint8_t {
   I64,
   F64,
   BOOL,
+  // GGML block-quantised types (src/quant/). Elements come in blocks of dtype_block_size();
+  // one block takes dtype_block_bytes(). Q8_1 and Q8_K are activation-only formats.
+  Q4_0,
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q8_0,
+  Q8_1,
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  Q8_K,
+  IQ2_XXS,
+  IQ2_XS,
+  IQ3_XXS,
+  IQ1_S,
+  IQ4_NL,
+  IQ3_S,
+  IQ2_S,
+  IQ4_XS,
+  IQ1_M,
   kCount
 };
 
-/// Name as written in safetensors headers ("F32", "BF16", "F8_E4M3", ...).
+/// Name as written in safetensors headers ("F32", "BF16", "F8_E4M3", ...) or, for block
+/// types, as llama.cpp writes it ("Q4_0", "Q4_K", "IQ4_XS", ...).
 std::string_view dtype_name(DType t);
 /// Parses a safetensors dtype name; returns false when unknown.
 bool dtype_from_safetensors(std::string_view name, DType* out);
-/// Bytes per element for plain (non-block) types.
+/// Bytes per element for plain (non-block) types; 0 for block-quantised types.
 size_t dtype_size(DType t);
+/// True for the GGML block-quantised types (Q4_0 ... IQ1_M).
+bool dtype_is_quantized(DType t);
+/// Elements per block: 1 for plain types, 32 or 256 for block types.
+size_t dtype_block_size(DType t);
+/// Bytes per block: dtype_size() for plain types, the block struct size for block types.
+size_t dtype_block_bytes(DType t);
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t u = uint32_t(h) << 16;
