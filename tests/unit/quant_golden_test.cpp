@@ -1,7 +1,7 @@
 // Bit-compatibility with llama.cpp: hashes of what ggml's own reference quantisers and
-// dequantisers produce on deterministic inputs (tests/golden/quant/gen_golden.cpp, built
-// against llama.cpp's ggml-quants.c, prints this table). Our reference code must reproduce
-// every byte of the quantised blocks and every bit of the dequantised floats.
+// dequantisers produce on deterministic inputs (recorded once from llama.cpp's ggml-quants.c;
+// see docs/quant.md). Our reference code must reproduce every byte of the quantised blocks and
+// every bit of the dequantised floats.
 #include <gtest/gtest.h>
 
 #include <vector>

@@ -1,4 +1,4 @@
-// Deterministic inputs shared by the quant tests (and by tests/golden/quant/gen_golden.cpp,
+// Deterministic inputs shared by the quant tests (and by the recording of the golden hashes,
 // which must build exactly the same data). Only integer ops and exact float ops: no libm, so
 // the values are identical on every compiler and library.
 #pragma once
