@@ -44,8 +44,28 @@ struct Activations {
   std::vector<float> ffn_y;       // [n, D]
   std::vector<int32_t> topk_idx;  // [n, K]
   std::vector<float> topk_w;      // [n, K]
+  // Where each token of the batch lives: its sequence's cache and its position there.
+  std::vector<KvCache*> tok_cache;  // [n]
+  std::vector<int64_t> tok_pos;     // [n]
   void reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_threads);
 };
+
+class Session;
+
+/// One sequence's share of a batched step: `n` new tokens appended to `session`.
+struct SeqBatch {
+  Session* session = nullptr;
+  const int32_t* tokens = nullptr;
+  int64_t n = 0;
+  float* logits =
+      nullptr;  // [n, vocab] when all_logits, else [vocab] for the last token; may be null
+  bool all_logits = false;
+};
+
+/// Runs the new tokens of several sequences in ONE pass over the weights (continuous
+/// batching): matmuls see all tokens, attention reads each token's own cache. Validates every
+/// sequence before touching any (token ids, context room). At most Session::kMaxBatch tokens.
+void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* seqs, size_t n_seqs);
 
 /// Per-sequence inference state. Not thread-safe; one Session per sequence.
 class Session {
@@ -70,8 +90,11 @@ class Session {
   /// Largest batch processed in one pass; longer prompts are split.
   static constexpr int64_t kMaxBatch = 256;
 
+  /// Checks that `n` more tokens with these ids fit; throws ds::Error otherwise.
+  void check_append(const int32_t* tokens, int64_t n) const;
+
  private:
-  void forward_batch(const int32_t* tokens, int64_t n, float* logits, bool all_logits);
+  friend void forward_multi(const Model&, ThreadPool&, Activations&, SeqBatch*, size_t);
 
   const Model& model_;
   ThreadPool& pool_;
@@ -82,14 +105,14 @@ class Session {
   int64_t n_past_ = 0;
 };
 
-/// One decoder layer on a batch (used by the main model and the MTP module):
-/// x [n, D] is updated in place; tokens sit at positions pos0 … pos0+n−1 of `cache_layer`.
-void decoder_layer(const Model& m, const LayerWeights& L, float* cache_layer, int64_t cache_width,
-                   int64_t n, int64_t pos0, Activations& a, ThreadPool& pool);
+/// One decoder layer on a batch (used by the main model and the MTP module): a.x [n, D] is
+/// updated in place; token t is at a.tok_pos[t] of cache layer `layer` of a.tok_cache[t].
+void decoder_layer(const Model& m, const LayerWeights& L, int64_t layer, int64_t n, Activations& a,
+                   ThreadPool& pool);
 
 /// MLA attention (absorbed form) of a normalised batch a.xn → a.out.
-void mla_attention(const Model& m, const MlaWeights& w, float* cache_layer, int64_t n, int64_t pos0,
-                   Activations& a, ThreadPool& pool);
+void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n, Activations& a,
+                   ThreadPool& pool);
 
 /// MoE (routed + shared experts) of a.xn → a.out.
 void moe_ffn(const Model& m, const MoeWeights& w, int64_t n, Activations& a, ThreadPool& pool);
@@ -102,8 +125,8 @@ void mlp_ffn(const MlpWeights& w, const float* x, int64_t n, float* y, bool accu
 void route_token(const ModelConfig& c, const float* logits, const float* bias, int32_t* idx,
                  float* weights, float* work);
 
-/// Fills cos_sin [n, dr/2, 2] for positions pos0 … pos0+n−1.
-void rope_table(const Model& m, int64_t pos0, int64_t n, float* cos_sin);
+/// Fills cos_sin [n, dr/2, 2] for the positions pos[0 … n−1].
+void rope_table(const Model& m, const int64_t* pos, int64_t n, float* cos_sin);
 /// Rotates one vector of length dr in interleaved pairs with one row of rope_table.
 void rope_apply(float* x, const float* cos_sin, int64_t dr);
 

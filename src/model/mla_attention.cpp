@@ -48,10 +48,12 @@ void Activations::reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_th
   ffn_y.resize(sz(D));
   topk_idx.resize(sz(std::max<int64_t>(1, c.num_experts_per_tok)));
   topk_w.resize(sz(std::max<int64_t>(1, c.num_experts_per_tok)));
+  tok_cache.resize(size_t(cap));
+  tok_pos.resize(size_t(cap));
 }
 
-void mla_attention(const Model& m, const MlaWeights& w, float* cache_layer, int64_t n, int64_t pos0,
-                   Activations& a, ThreadPool& pool) {
+void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n, Activations& a,
+                   ThreadPool& pool) {
   const ModelConfig& c = m.config;
   const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim;
   const int64_t dv = c.v_head_dim, rkv = c.kv_lora_rank, W = c.kv_cache_width(), dq = dn + dr;
@@ -69,10 +71,10 @@ void mla_attention(const Model& m, const MlaWeights& w, float* cache_layer, int6
   }
   // Keys: the latent (normalised) and the shared RoPE key go straight into the cache.
   matmul(w.kv_a, a.xn.data(), n, a.kv.data(), pool);
-  rope_table(m, pos0, n, a.cos_sin.data());
+  rope_table(m, a.tok_pos.data(), n, a.cos_sin.data());
   for (int64_t t = 0; t < n; ++t) {
     const float* kv = a.kv.data() + t * W;
-    float* row = cache_layer + (pos0 + t) * W;
+    float* row = a.tok_cache[size_t(t)]->row(layer, a.tok_pos[size_t(t)]);
     rms_norm(kv, w.kv_a_norm.data(), rkv, c.rms_norm_eps, row);
     std::copy(kv + rkv, kv + W, row + rkv);
     rope_apply(row + rkv, a.cos_sin.data() + t * dr, dr);
@@ -92,13 +94,17 @@ void mla_attention(const Model& m, const MlaWeights& w, float* cache_layer, int6
     split_range(H, ti, nt, &h0, &h1);
     for (int64_t h = h0; h < h1; ++h) {
       for (int64_t t = 0; t < n; ++t) std::copy_n(a.q.data() + (t * H + h) * dq, dn, qn + t * dn);
-      matmul_transposed(w.kv_b.row_slice(h * (dn + dv), dn), qn, n, qt);
+      if (w.k_b.empty())
+        matmul_transposed(w.kv_b.row_slice(h * (dn + dv), dn), qn, n, qt);
+      else
+        matmul_rows(w.k_b.row_slice(h * rkv, rkv), qn, n, qt, rkv, 0, rkv);
       for (int64_t t = 0; t < n; ++t) {
         std::copy_n(qt + t * rkv, rkv, qf + t * W);
         std::copy_n(a.q.data() + (t * H + h) * dq + dn, dr, qf + t * W + rkv);
       }
       for (int64_t t = 0; t < n; ++t) {
-        const int64_t len = pos0 + t + 1;  // causal: positions 0 … pos0+t
+        const float* cache_layer = a.tok_cache[size_t(t)]->row(layer, 0);
+        const int64_t len = a.tok_pos[size_t(t)] + 1;  // causal: positions 0 … pos
         for (int64_t s = 0; s < len; ++s)
           sc[s] = scale * k.dot_f32(qf + t * W, cache_layer + s * W, W);
         softmax(sc, len);

@@ -5,10 +5,10 @@
 
 namespace ds {
 
-void rope_table(const Model& m, int64_t pos0, int64_t n, float* cos_sin) {
+void rope_table(const Model& m, const int64_t* pos, int64_t n, float* cos_sin) {
   const int64_t half = int64_t(m.rope_inv_freq.size());
   for (int64_t t = 0; t < n; ++t) {
-    const float p = float(pos0 + t);
+    const float p = float(pos[t]);
     for (int64_t j = 0; j < half; ++j) {
       const float angle = p * m.rope_inv_freq[size_t(j)];  // fp32, as the reference computes it
       cos_sin[(t * half + j) * 2] = float(std::cos(double(angle))) * m.rope_attn_factor;

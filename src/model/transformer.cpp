@@ -28,7 +28,7 @@ void Session::truncate(int64_t n) {
   n_past_ = std::clamp<int64_t>(n, 0, n_past_);
 }
 
-void Session::forward(const int32_t* tokens, int64_t n, float* logits, bool all_logits) {
+void Session::check_append(const int32_t* tokens, int64_t n) const {
   const ModelConfig& c = model_.config;
   if (n <= 0) throw Error("forward: no tokens");
   for (int64_t i = 0; i < n; ++i)
@@ -38,25 +38,33 @@ void Session::forward(const int32_t* tokens, int64_t n, float* logits, bool all_
   if (n_past_ + n > cache_.ctx())
     throw Error(cat("context overflow: ", n_past_, " cached + ", n,
                     " new tokens exceed the context size ", cache_.ctx()));
+}
+
+void Session::forward(const int32_t* tokens, int64_t n, float* logits, bool all_logits) {
+  check_append(tokens, n);
+  const int64_t V = model_.config.vocab_size;
   for (int64_t done = 0; done < n;) {
     const int64_t chunk = std::min(kMaxBatch, n - done);
     const bool last = done + chunk == n;
-    float* out = nullptr;
-    if (logits && all_logits) out = logits + done * c.vocab_size;
-    if (logits && !all_logits && last) out = logits;
-    forward_batch(tokens + done, chunk, out, all_logits);
+    SeqBatch b;
+    b.session = this;
+    b.tokens = tokens + done;
+    b.n = chunk;
+    b.all_logits = all_logits;
+    if (logits && all_logits) b.logits = logits + done * V;
+    if (logits && !all_logits && last) b.logits = logits;
+    forward_multi(model_, pool_, act_, &b, 1);
     done += chunk;
   }
 }
 
-void decoder_layer(const Model& m, const LayerWeights& L, float* cache_layer, int64_t cache_width,
-                   int64_t n, int64_t pos0, Activations& a, ThreadPool& pool) {
+void decoder_layer(const Model& m, const LayerWeights& L, int64_t layer, int64_t n, Activations& a,
+                   ThreadPool& pool) {
   const ModelConfig& c = m.config;
   const int64_t D = c.hidden_size;
-  (void)cache_width;
   for (int64_t t = 0; t < n; ++t)
     rms_norm(a.x.data() + t * D, L.attn_norm.data(), D, c.rms_norm_eps, a.xn.data() + t * D);
-  mla_attention(m, L.attn, cache_layer, n, pos0, a, pool);
+  mla_attention(m, L.attn, layer, n, a, pool);
   for (int64_t i = 0; i < n * D; ++i) a.x[size_t(i)] += a.out[size_t(i)];
   for (int64_t t = 0; t < n; ++t)
     rms_norm(a.x.data() + t * D, L.ffn_norm.data(), D, c.rms_norm_eps, a.xn.data() + t * D);
@@ -67,26 +75,67 @@ void decoder_layer(const Model& m, const LayerWeights& L, float* cache_layer, in
   for (int64_t i = 0; i < n * D; ++i) a.x[size_t(i)] += a.out[size_t(i)];
 }
 
-void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits, bool all_logits) {
-  const Model& m = model_;
+void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* seqs,
+                   size_t n_seqs) {
   const ModelConfig& c = m.config;
-  const int64_t D = c.hidden_size;
-  act_.reserve(c, n, cache_.ctx(), pool_.size());
-  Activations& a = act_;
-  for (int64_t t = 0; t < n; ++t) dequantize_row(m.embed, tokens[t], a.x.data() + t * D);
-  for (int64_t il = 0; il < c.num_hidden_layers; ++il)
-    decoder_layer(m, m.layers[size_t(il)], cache_.row(il, 0), cache_.width(), n, n_past_, a, pool_);
-  hidden_.resize(size_t(n * D));
-  for (int64_t t = 0; t < n; ++t)
-    rms_norm(a.x.data() + t * D, m.final_norm.data(), D, c.rms_norm_eps, hidden_.data() + t * D);
-  if (logits) {
-    if (all_logits)
-      matmul(m.lm_head, hidden_.data(), n, logits, pool_);
-    else
-      matmul(m.lm_head, hidden_.data() + (n - 1) * D, 1, logits, pool_);
+  const int64_t D = c.hidden_size, V = c.vocab_size;
+  int64_t n = 0, max_ctx = 1;
+  for (size_t i = 0; i < n_seqs; ++i) {
+    DS_CHECK(&seqs[i].session->model_ == &m, "sequence of another model");
+    seqs[i].session->check_append(seqs[i].tokens, seqs[i].n);
+    n += seqs[i].n;
+    max_ctx = std::max(max_ctx, seqs[i].session->cache_.ctx());
   }
-  tokens_.insert(tokens_.end(), tokens, tokens + n);
-  n_past_ += n;
+  if (n > Session::kMaxBatch)
+    throw Error(cat("batch of ", n, " tokens exceeds ", Session::kMaxBatch));
+  a.reserve(c, n, max_ctx, pool.size());
+  int64_t t = 0;
+  for (size_t i = 0; i < n_seqs; ++i) {
+    Session& s = *seqs[i].session;
+    for (int64_t j = 0; j < seqs[i].n; ++j, ++t) {
+      dequantize_row(m.embed, seqs[i].tokens[j], a.x.data() + t * D);
+      a.tok_cache[size_t(t)] = &s.cache_;
+      a.tok_pos[size_t(t)] = s.n_past_ + j;
+    }
+  }
+  for (int64_t il = 0; il < c.num_hidden_layers; ++il)
+    decoder_layer(m, m.layers[size_t(il)], il, n, a, pool);
+  // Final norm into each session's hidden states (the MTP module's input), then the LM head.
+  t = 0;
+  for (size_t i = 0; i < n_seqs; ++i) {
+    SeqBatch& b = seqs[i];
+    Session& s = *b.session;
+    s.hidden_.resize(size_t(b.n * D));
+    for (int64_t j = 0; j < b.n; ++j, ++t)
+      rms_norm(a.x.data() + t * D, m.final_norm.data(), D, c.rms_norm_eps,
+               s.hidden_.data() + j * D);
+  }
+  // One LM-head pass for every row that wants logits.
+  std::vector<float>& rows = a.ffn_in;  // [n, D] reused: rows needing logits
+  std::vector<float*> dst;
+  int64_t r = 0;
+  for (size_t i = 0; i < n_seqs; ++i) {
+    SeqBatch& b = seqs[i];
+    if (!b.logits) continue;
+    const int64_t first = b.all_logits ? 0 : b.n - 1;
+    for (int64_t j = first; j < b.n; ++j, ++r) {
+      std::copy_n(b.session->hidden_.data() + j * D, D, rows.data() + r * D);
+      dst.push_back(b.logits + (b.all_logits ? j * V : 0));
+    }
+  }
+  if (r > 0) {
+    if (r == 1 || (dst.size() > 1 && dst[1] == dst[0] + V && n_seqs == 1)) {
+      matmul(m.lm_head, rows.data(), r, dst[0], pool);  // contiguous destination
+    } else {
+      for (int64_t k = 0; k < r; ++k)
+        matmul(m.lm_head, rows.data() + k * D, 1, dst[size_t(k)], pool);
+    }
+  }
+  for (size_t i = 0; i < n_seqs; ++i) {
+    Session& s = *seqs[i].session;
+    s.tokens_.insert(s.tokens_.end(), seqs[i].tokens, seqs[i].tokens + seqs[i].n);
+    s.n_past_ += seqs[i].n;
+  }
 }
 
 }  // namespace ds

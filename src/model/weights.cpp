@@ -263,7 +263,7 @@ int64_t mlp_params(const MlpWeights& w) {
 int64_t attn_params(const LayerWeights& L) {
   const MlaWeights& a = L.attn;
   return view_params(a.q_a) + view_params(a.q_b) + view_params(a.q) + view_params(a.kv_a) +
-         view_params(a.kv_b) + view_params(a.o) +
+         view_params(a.kv_b) + view_params(a.k_b) + view_params(a.v_b) + view_params(a.o) +
          int64_t(a.q_a_norm.size() + a.kv_a_norm.size() + L.attn_norm.size() + L.ffn_norm.size());
 }
 
@@ -309,8 +309,8 @@ std::vector<std::pair<std::string, size_t>> Model::bytes_by_dtype() const {
     add(w.down);
   };
   auto add_layer = [&](const LayerWeights& L) {
-    for (const WeightView* v :
-         {&L.attn.q_a, &L.attn.q_b, &L.attn.q, &L.attn.kv_a, &L.attn.kv_b, &L.attn.o})
+    for (const WeightView* v : {&L.attn.q_a, &L.attn.q_b, &L.attn.q, &L.attn.kv_a, &L.attn.kv_b,
+                                &L.attn.k_b, &L.attn.v_b, &L.attn.o})
       add(*v);
     if (!L.is_moe) add_mlp(L.dense);
     add(L.moe.router);
@@ -333,8 +333,8 @@ size_t Model::active_weight_bytes() const {
   };
   size_t b = embed.row_bytes() + lm_head.n_bytes();
   for (const auto& L : layers) {
-    for (const WeightView* v :
-         {&L.attn.q_a, &L.attn.q_b, &L.attn.q, &L.attn.kv_a, &L.attn.kv_b, &L.attn.o})
+    for (const WeightView* v : {&L.attn.q_a, &L.attn.q_b, &L.attn.q, &L.attn.kv_a, &L.attn.kv_b,
+                                &L.attn.k_b, &L.attn.v_b, &L.attn.o})
       if (!v->empty()) b += v->n_bytes();
     if (!L.is_moe) {
       b += mlp(L.dense);

@@ -20,7 +20,11 @@ struct MlaWeights {
   WeightView kv_a;               // [rkv + dr, D]
   std::vector<float> kv_a_norm;  // [rkv]
   WeightView kv_b;               // [H·(dn+dv), rkv]
-  WeightView o;                  // [D, H·dv]
+  // The same up-projection split per head, as current GGUF files store it (then kv_b is
+  // empty): k_b absorbs into the query, v_b expands the attended latent.
+  WeightView k_b;  // [H·rkv, dn]  per head: [rkv, dn]
+  WeightView v_b;  // [H·dv, rkv]  per head: [dv, rkv]
+  WeightView o;    // [D, H·dv]
 };
 
 struct MlpWeights {

@@ -4,6 +4,8 @@
 #include "backend/cpu/kernels.h"
 #include "core/error.h"
 #include "ops/ops.h"
+#include "quant/ggml_type.h"
+#include "quant/quant.h"
 #include "runtime/thread_pool.h"
 
 namespace ds {

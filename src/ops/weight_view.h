@@ -21,7 +21,9 @@ struct WeightView {
   int64_t row0 = 0;  // offset of this view's first row inside the scaled matrix
 
   bool empty() const { return data == nullptr; }
-  size_t row_bytes() const { return size_t(cols) * dtype_size(dtype); }
+  size_t row_bytes() const {
+    return size_t(cols) / dtype_block_size(dtype) * dtype_block_bytes(dtype);
+  }
   /// The sub-matrix of rows [r0, r0 + n).
   WeightView row_slice(int64_t r0, int64_t n) const;
   /// Bytes of weight data (scales included) the view covers.
