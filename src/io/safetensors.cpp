@@ -101,6 +101,15 @@ SafetensorsFile::SafetensorsFile(MappedFile file) : file_(std::move(file)) {
       throw Error(cat(where(), ": holds ", end - begin, " bytes but shape and dtype ", dt, " need ",
                       expect));
     t.data = data + begin;
+    const size_t align = dtype_size(t.dtype);
+    if (align > 1 && reinterpret_cast<uintptr_t>(t.data) % align != 0) {
+      // The reference writer pads the header so data is aligned; files written without
+      // that padding get an aligned private copy of each such tensor (kernels load whole
+      // elements and must not read misaligned ones).
+      auto& copy = aligned_copies_.emplace_back(new uint64_t[(end - begin + 7) / 8]);
+      std::memcpy(copy.get(), data + begin, end - begin);
+      t.data = reinterpret_cast<const uint8_t*>(copy.get());
+    }
     t.n_bytes = end - begin;
     t.file = &file_.path();
     if (end > begin) ranges.push_back({begin, end});

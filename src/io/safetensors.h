@@ -38,6 +38,7 @@ class SafetensorsFile {
  private:
   MappedFile file_;
   std::map<std::string, TensorInfo> tensors_;
+  std::vector<std::unique_ptr<uint64_t[]>> aligned_copies_;  // only for misaligned tensors
 };
 
 /// All tensors of a model directory: `model.safetensors`, or the shards named by

@@ -25,6 +25,12 @@ std::string make_file(const std::string& header, const std::string& data) {
   return le64(header.size()) + header + data;
 }
 
+// As the reference writer does: the header padded with spaces to a multiple of 8.
+std::string padded(std::string header) {
+  while (header.size() % 8) header += ' ';
+  return header;
+}
+
 std::string two_tensors_header(uint64_t a_end, uint64_t b_begin, uint64_t b_end) {
   nlohmann::json h;
   h["a"] = {{"dtype", "F32"}, {"shape", {2, 2}}, {"data_offsets", {0, a_end}}};
@@ -38,7 +44,7 @@ TEST(Safetensors, ReadsAValidFile) {
   std::string data(24, '\0');
   float one = 1.0f;
   std::memcpy(data.data(), &one, 4);
-  write_file(d.file("m.safetensors"), make_file(two_tensors_header(16, 16, 24), data));
+  write_file(d.file("m.safetensors"), make_file(padded(two_tensors_header(16, 16, 24)), data));
   SafetensorsFile f(d.file("m.safetensors"));
   ASSERT_EQ(f.tensors().size(), 2u);
   const TensorInfo& a = f.tensors().at("a");
@@ -47,6 +53,23 @@ TEST(Safetensors, ReadsAValidFile) {
   EXPECT_EQ(a.n_bytes, 16u);
   EXPECT_EQ(reinterpret_cast<const float*>(a.data)[0], 1.0f);
   EXPECT_EQ(f.tensors().at("b").n_elements(), 4);
+}
+
+TEST(Safetensors, MisalignedDataIsReadCorrectly) {
+  TempDir d;  // header of odd length: every tensor starts at an odd address
+  nlohmann::json h;
+  h["a"] = {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {0, 8}}};
+  std::string header = h.dump() + " ";
+  if (header.size() % 2 == 0) header += " ";
+  std::string data(8, '\0');
+  const float v[2] = {1.5f, -2.0f};
+  std::memcpy(data.data(), v, 8);
+  write_file(d.file("m.safetensors"), make_file(header, data));
+  SafetensorsFile f(d.file("m.safetensors"));
+  const float* p = reinterpret_cast<const float*>(f.tensors().at("a").data);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 4, 0u);
+  EXPECT_EQ(p[0], 1.5f);
+  EXPECT_EQ(p[1], -2.0f);
 }
 
 TEST(Safetensors, RejectsShortFile) {
