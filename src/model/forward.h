@@ -90,6 +90,8 @@ class Session {
   /// Largest batch processed in one pass; longer prompts are split.
   static constexpr int64_t kMaxBatch = 256;
 
+  /// The KV cache: main layers first, then one layer per MTP module.
+  KvCache& cache() { return cache_; }
   /// Checks that `n` more tokens with these ids fit; throws ds::Error otherwise.
   void check_append(const int32_t* tokens, int64_t n) const;
 
@@ -104,6 +106,15 @@ class Session {
   std::vector<int32_t> tokens_;  // [n_past]
   int64_t n_past_ = 0;
 };
+
+/// Runs MTP module `k` (architecture doc, "Multi-token prediction") on n pairs: the hidden
+/// states `hidden` [n, D] (the main model's after model.norm, or the module's own normed
+/// output when chaining drafts) and the tokens that follow them, at positions pos[0 … n).
+/// Writes the module's cache layer in `s`, its normed output to `out_hidden` [n, D] (may be
+/// null) and draft logits to `logits` ([n, V] when all_logits, else [V] for the last pair).
+void mtp_forward(const Model& m, int64_t k, Session& s, const float* hidden, const int32_t* tokens,
+                 const int64_t* pos, int64_t n, float* out_hidden, float* logits, bool all_logits,
+                 Activations& a, ThreadPool& pool);
 
 /// One decoder layer on a batch (used by the main model and the MTP module): a.x [n, D] is
 /// updated in place; token t is at a.tok_pos[t] of cache layer `layer` of a.tok_cache[t].

@@ -8,6 +8,8 @@ set(DSINFER_GOLDEN_CASES
   "v3_norope_f32|--preset v3-norope-scaling"
   "kimi_f32|--preset kimi-tiny"
   "v3_sharded|--preset v3-tiny --shards 3"
+  "v3_mtp|--preset v3-tiny --mtp"
+  "fp8_mtp|--preset fp8-small --dtype fp8 --mtp"
   "fp8|--preset fp8-small --dtype fp8"
   "kimi_k2_f32|--preset kimi-k2-tiny"
   "v3_bf16_sharp|--preset v3-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12"

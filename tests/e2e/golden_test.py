@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--ref-dtype", default=None)
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--sharp", action="store_true")
+    ap.add_argument("--mtp", action="store_true", help="with an MTP module; compare its draft logits too")
     ap.add_argument("--isa", default="")
     ap.add_argument("--n-tokens", type=int, default=24)
     ap.add_argument("--gen", type=int, default=32)
@@ -62,6 +63,8 @@ def main():
                 cmd += ["--shards", str(shards)]
             if a.sharp:
                 cmd += ["--sharp"]
+            if a.mtp:
+                cmd += ["--mtp"]
             run(cmd)
 
         model = os.path.join(tmp, "model")
@@ -78,14 +81,17 @@ def main():
         tokens = ",".join(str(t) for t in rng.integers(0, vocab, a.n_tokens))
 
         ref_out = os.path.join(tmp, "ref.bin")
+        mtp_args = lambda name: ["--mtp-out", os.path.join(tmp, name)] if a.mtp else []
         ref_gen = json.loads(run([sys.executable, os.path.join(TOOLS, "reference.py"), "--model", ref_model,
-                                  "--tokens", tokens, "--out", ref_out, "--gen", str(a.gen)]).strip().splitlines()[-1])
+                                  "--tokens", tokens, "--out", ref_out, "--gen", str(a.gen)] +
+                                 mtp_args("ref-mtp.bin")).strip().splitlines()[-1])
         env = dict(os.environ)
         if a.isa:
             env["DSINFER_ISA"] = a.isa
         eng_out = os.path.join(tmp, "eng.bin")
         eng_gen = json.loads(run([a.dsinfer, "logits", "-m", model, "--tokens", tokens, "--out", eng_out,
-                                  "--gen", str(a.gen), "-t", str(a.threads)], env=env).strip().splitlines()[-1])
+                                  "--gen", str(a.gen), "-t", str(a.threads)] + mtp_args("eng-mtp.bin"),
+                                 env=env).strip().splitlines()[-1])
 
         ref = np.fromfile(ref_out, dtype="<f4").reshape(a.n_tokens, vocab).astype(np.float64)
         eng = np.fromfile(eng_out, dtype="<f4").reshape(a.n_tokens, vocab).astype(np.float64)
@@ -98,6 +104,14 @@ def main():
               f"typical median {np.median(med):.3e}  typical p90 {np.median(p90):.3e}  "
               f"worst position median {med.max():.3e}")
         ok = True
+        if a.mtp:
+            rm = np.fromfile(os.path.join(tmp, "ref-mtp.bin"), dtype="<f4").astype(np.float64)
+            em = np.fromfile(os.path.join(tmp, "eng-mtp.bin"), dtype="<f4").astype(np.float64)
+            dm = np.abs(rm - em).max() if rm.shape == em.shape else float("inf")
+            print(f"MTP draft logits: max|Δ| {dm:.3e}")
+            if not dm <= a.max_abs:
+                print(f"FAIL: MTP draft logits differ by {dm:.3e} > {a.max_abs:g}")
+                ok = False
         if a.max_median is None:
             if not d.max() <= a.max_abs:
                 print(f"FAIL: max |Δlogit| {d.max():.3e} > {a.max_abs:g}")

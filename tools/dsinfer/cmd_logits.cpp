@@ -36,7 +36,7 @@ std::vector<int32_t> parse_token_list(const std::string& s) {
 }
 
 struct Opts {
-  std::string model, tokens, out;
+  std::string model, tokens, out, mtp_out;
   int gen = 0;
   int threads = 0;
 };
@@ -60,6 +60,23 @@ int run(const Opts& o) {
     f.write(reinterpret_cast<const char*>(logits.data()),
             std::streamsize(logits.size() * sizeof(float)));
     if (!f) throw Error(cat(o.out, ": write failed"));
+  }
+  if (!o.mtp_out.empty()) {
+    // MTP draft logits for positions 0 … n−2: position i takes h_i and token i+1.
+    if (model->mtp.empty()) throw Error(cat(o.model, ": the model has no MTP module"));
+    const int64_t n = int64_t(tokens.size()) - 1;
+    if (n < 1) throw Error("--mtp-out needs at least two tokens");
+    std::vector<int64_t> pos(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) pos[size_t(i)] = i;
+    std::vector<float> draft(static_cast<size_t>(n * V));
+    const std::vector<float> hidden = s.last_hidden();
+    Activations act;
+    mtp_forward(*model, 0, s, hidden.data(), tokens.data() + 1, pos.data(), n, nullptr,
+                draft.data(), true, act, pool);
+    std::ofstream f(o.mtp_out, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(draft.data()),
+            std::streamsize(draft.size() * sizeof(float)));
+    if (!f) throw Error(cat(o.mtp_out, ": write failed"));
   }
   if (o.gen > 0) {
     std::vector<int32_t> gen;
@@ -87,6 +104,8 @@ const Registrar reg{
        app.add_option("--out", o->out, "Output file for the logits")->required();
        app.add_option("--gen", o->gen, "Then decode N tokens greedily; prints them as JSON")
            ->check(CLI::NonNegativeNumber);
+       app.add_option("--mtp-out", o->mtp_out,
+                      "Also write the MTP draft logits [n-1, vocab] to this file");
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
            ->check(CLI::NonNegativeNumber);
        return [o] { return run(*o); };
