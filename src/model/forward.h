@@ -86,10 +86,20 @@ class Session {
   /// Final-normed hidden states of the last forward's tokens: [n, D] (input of the MTP module).
   const std::vector<float>& last_hidden() const { return hidden_; }
   const Model& model() const { return model_; }
+  ThreadPool& pool() const { return pool_; }
+  bool keeps_hidden() const { return keep_hidden_; }
 
   /// Largest batch processed in one pass; longer prompts are split.
   static constexpr int64_t kMaxBatch = 256;
 
+  /// Keeps the final-normed hidden state of every cached position (needed to bring the MTP
+  /// module's cache up to date after prefix reuse); costs hidden_size floats per token.
+  void set_keep_hidden(bool keep);
+  /// Hidden states of positions [0, n_past()) when keep_hidden is on: [n_past, D].
+  const std::vector<float>& hidden_history() const { return hist_hidden_; }
+  /// MTP cache positions [0, mtp_past()) hold true (hidden, next token) pairs.
+  int64_t mtp_past() const { return mtp_past_; }
+  void set_mtp_past(int64_t n) { mtp_past_ = n; }
   /// The KV cache: main layers first, then one layer per MTP module.
   KvCache& cache() { return cache_; }
   /// Checks that `n` more tokens with these ids fit; throws ds::Error otherwise.
@@ -102,16 +112,19 @@ class Session {
   ThreadPool& pool_;
   KvCache cache_;
   Activations act_;
-  std::vector<float> hidden_;    // [n, D]
-  std::vector<int32_t> tokens_;  // [n_past]
+  std::vector<float> hidden_;       // [n, D]
+  std::vector<int32_t> tokens_;     // [n_past]
+  std::vector<float> hist_hidden_;  // [n_past, D] when keep_hidden_
+  bool keep_hidden_ = false;
   int64_t n_past_ = 0;
+  int64_t mtp_past_ = 0;
 };
 
 /// Runs MTP module `k` (architecture doc, "Multi-token prediction") on n pairs: the hidden
 /// states `hidden` [n, D] (the main model's after model.norm, or the module's own normed
 /// output when chaining drafts) and the tokens that follow them, at positions pos[0 … n).
-/// Writes the module's cache layer in `s`, its normed output to `out_hidden` [n, D] (may be
-/// null) and draft logits to `logits` ([n, V] when all_logits, else [V] for the last pair).
+/// Writes the module's cache layer in `s`, its normed output to `out_hidden` and draft logits
+/// to `logits` (each may be null): all rows ([n, D], [n, V]) when all_logits, else the last.
 void mtp_forward(const Model& m, int64_t k, Session& s, const float* hidden, const int32_t* tokens,
                  const int64_t* pos, int64_t n, float* out_hidden, float* logits, bool all_logits,
                  Activations& a, ThreadPool& pool);

@@ -44,7 +44,12 @@ void mtp_forward(const Model& m, int64_t k, Session& s, const float* hidden, con
   normed.resize(size_t(n * D));
   for (int64_t t = 0; t < n; ++t)
     rms_norm(a.x.data() + t * D, w.head_norm.data(), D, c.rms_norm_eps, normed.data() + t * D);
-  if (out_hidden) std::copy(normed.begin(), normed.end(), out_hidden);
+  if (out_hidden) {
+    if (all_logits)
+      std::copy(normed.begin(), normed.end(), out_hidden);
+    else
+      std::copy_n(normed.data() + (n - 1) * D, D, out_hidden);
+  }
   if (logits) {
     if (all_logits)
       matmul(w.head, normed.data(), n, logits, pool);

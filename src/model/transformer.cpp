@@ -26,6 +26,17 @@ Session::Session(const Model& model, ThreadPool& pool, int64_t ctx_size)
 
 void Session::truncate(int64_t n) {
   n_past_ = std::clamp<int64_t>(n, 0, n_past_);
+  tokens_.resize(size_t(n_past_));
+  if (keep_hidden_) hist_hidden_.resize(size_t(n_past_ * model_.config.hidden_size));
+  // The pair at position i needs token i+1, so MTP entries stay valid up to n_past − 1.
+  mtp_past_ = std::min(mtp_past_, std::max<int64_t>(n_past_ - 1, 0));
+}
+
+void Session::set_keep_hidden(bool keep) {
+  if (keep && !keep_hidden_ && n_past_ > 0)
+    throw Error("set_keep_hidden must be called on an empty session");
+  keep_hidden_ = keep;
+  if (!keep) hist_hidden_.clear();
 }
 
 void Session::check_append(const int32_t* tokens, int64_t n) const {
@@ -135,6 +146,8 @@ void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* s
     Session& s = *seqs[i].session;
     s.tokens_.insert(s.tokens_.end(), seqs[i].tokens, seqs[i].tokens + seqs[i].n);
     s.n_past_ += seqs[i].n;
+    if (s.keep_hidden_)
+      s.hist_hidden_.insert(s.hist_hidden_.end(), s.hidden_.begin(), s.hidden_.end());
   }
 }
 

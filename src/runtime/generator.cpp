@@ -27,6 +27,109 @@ size_t stop_holdback(const std::string& text, const std::vector<std::string>& st
   return hold;
 }
 
+// Output side of generation: stop tokens, stop strings, streaming text, the token budget.
+class Emitter {
+ public:
+  Emitter(const Tokenizer& tok, const GenerationParams& p, const Model& m, Sampler& sampler,
+          const TextCallback& cb, GenerationResult& r)
+      : p_(p), sampler_(sampler), cb_(cb), r_(r), dec_(tok, p.skip_special) {
+    stop_ids_ = p.stop_ids;
+    if (tok.eos_id()) stop_ids_.push_back(*tok.eos_id());
+    if (m.config.eos_token_id) stop_ids_.push_back(int32_t(*m.config.eos_token_id));
+    r_.finish_reason = "length";
+  }
+
+  /// Commits one generated token; false when generation must end.
+  bool emit(int32_t id) {
+    if (std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end()) {
+      r_.finish_reason = "stop";
+      return false;
+    }
+    r_.tokens.push_back(id);
+    sampler_.accept(id);
+    pending_ += dec_.feed(id);
+    bool stopped = false;
+    for (const auto& st : p_.stop) {
+      const size_t at = st.empty() ? std::string::npos : pending_.find(st);
+      if (at != std::string::npos) {
+        pending_.resize(at);
+        stopped = true;
+      }
+    }
+    const size_t hold = stopped ? 0 : stop_holdback(pending_, p_.stop);
+    std::string piece = pending_.substr(0, pending_.size() - hold);
+    pending_.erase(0, pending_.size() - hold);
+    r_.text += piece;
+    if (cb_ && !cb_(id, piece)) {
+      r_.finish_reason = "cancelled";
+      return false;
+    }
+    if (stopped) {
+      r_.finish_reason = "stop";
+      return false;
+    }
+    return int64_t(r_.tokens.size()) < p_.max_tokens;
+  }
+
+  /// Hands out what is still held back (nothing can complete a stop string any more).
+  void finish() {
+    if (r_.finish_reason == "cancelled") return;
+    std::string rest = pending_ + dec_.flush();
+    for (const auto& st : p_.stop)
+      if (!st.empty()) {
+        const size_t at = rest.find(st);
+        if (at != std::string::npos) rest.resize(at);
+      }
+    if (!rest.empty()) {
+      r_.text += rest;
+      if (cb_) cb_(-1, rest);
+    }
+  }
+
+ private:
+  const GenerationParams& p_;
+  Sampler& sampler_;
+  const TextCallback& cb_;
+  GenerationResult& r_;
+  StreamDecoder dec_;
+  std::vector<int32_t> stop_ids_;
+  std::string pending_;  // decoded text not yet handed out (may hold a stop-string prefix)
+};
+
+// Brings the MTP cache up to date through position P−1, the last pair being (h_{P−1}, x),
+// and returns K greedy drafts for positions P+1 … P+K (chaining the module on its output).
+std::vector<int32_t> draft_tokens(Session& s, int32_t x, int K, Activations& act) {
+  const Model& m = s.model();
+  const int64_t D = m.config.hidden_size, V = m.config.vocab_size, P = s.n_past();
+  const std::vector<float>& hist = s.hidden_history();
+  const std::vector<int32_t>& toks = s.tokens();
+  std::vector<float> logits(static_cast<size_t>(V)), out(static_cast<size_t>(D));
+  std::vector<int64_t> pos;
+  std::vector<int32_t> next;
+  for (int64_t i0 = s.mtp_past(); i0 < P; i0 += Session::kMaxBatch) {
+    const int64_t n = std::min(Session::kMaxBatch, P - i0);
+    pos.resize(size_t(n));
+    next.resize(size_t(n));
+    for (int64_t j = 0; j < n; ++j) {
+      pos[size_t(j)] = i0 + j;
+      next[size_t(j)] = i0 + j + 1 < P ? toks[size_t(i0 + j + 1)] : x;
+    }
+    const bool last = i0 + n == P;
+    mtp_forward(m, 0, s, hist.data() + i0 * D, next.data(), pos.data(), n,
+                last ? out.data() : nullptr, last ? logits.data() : nullptr, false, act, s.pool());
+  }
+  s.set_mtp_past(P);
+  std::vector<int32_t> drafts;
+  drafts.push_back(argmax(logits.data(), V));
+  for (int k = 1; k < K && P + k < s.ctx_size(); ++k) {
+    const int64_t p = P - 1 + k;
+    mtp_forward(m, 0, s, out.data(), &drafts.back(), &p, 1, out.data(), logits.data(), false, act,
+                s.pool());
+    drafts.push_back(argmax(logits.data(), V));
+  }
+  return drafts;
+}
+
 }  // namespace
 
 GenerationResult generate(Session& s, const Tokenizer& tok, const std::vector<int32_t>& prompt,
@@ -38,7 +141,9 @@ GenerationResult generate(Session& s, const Tokenizer& tok, const std::vector<in
   if (int64_t(prompt.size()) >= ctx)
     throw Error(cat("the prompt has ", prompt.size(), " tokens, but the context holds ", ctx,
                     " (leave room for at least one generated token)"));
-  const int64_t V = s.model().config.vocab_size;
+  const Model& m = s.model();
+  const int64_t V = m.config.vocab_size;
+  const bool spec = p.spec_draft > 0 && !m.mtp.empty() && s.keeps_hidden();
 
   // Reuse the cached prefix; at least one prompt token must run to produce logits.
   const auto& cached = s.tokens();
@@ -56,59 +161,64 @@ GenerationResult generate(Session& s, const Tokenizer& tok, const std::vector<in
 
   Sampler sampler(p.sampling);
   for (int32_t t : prompt) sampler.accept(t);
-  std::vector<int32_t> stop_ids = p.stop_ids;
-  if (tok.eos_id()) stop_ids.push_back(*tok.eos_id());
-  if (s.model().config.eos_token_id) stop_ids.push_back(int32_t(*s.model().config.eos_token_id));
-
-  StreamDecoder dec(tok, p.skip_special);
-  std::string pending;  // decoded text not yet handed out (may hold a stop-string prefix)
-  r.finish_reason = "length";
+  Emitter out(tok, p, m, sampler, on_text, r);
   const double t1 = now_s();
-  for (int64_t i = 0; i < p.max_tokens; ++i) {
-    const int32_t next = sampler.sample(logits.data(), V);
-    if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
-      r.finish_reason = "stop";
-      break;
+  if (p.max_tokens <= 0) {
+    r.decode_s = 0;
+    return r;
+  }
+  sampler.prepare(logits.data(), V);
+  int32_t x = sampler.draw();
+  if (!spec) {
+    while (out.emit(x) && s.n_past() < ctx) {
+      s.forward(&x, 1, logits.data(), false);
+      sampler.prepare(logits.data(), V);
+      x = sampler.draw();
     }
-    r.tokens.push_back(next);
-    sampler.accept(next);
-    pending += dec.feed(next);
-    bool stopped = false;
-    for (const auto& st : p.stop) {
-      const size_t at = st.empty() ? std::string::npos : pending.find(st);
-      if (at != std::string::npos) {
-        pending.resize(at);
-        stopped = true;
+  } else {
+    Activations act;
+    std::vector<float> verify;
+    while (out.emit(x) && s.n_past() + 1 < ctx) {
+      // Draft with the MTP module, then score [x, d_1 … d_k] in one pass of the main model.
+      const int64_t P = s.n_past();
+      const int budget = int(
+          std::min<int64_t>({p.spec_draft, ctx - P - 1, p.max_tokens - int64_t(r.tokens.size())}));
+      std::vector<int32_t> batch = {x};
+      if (budget > 0) {
+        const std::vector<int32_t> d = draft_tokens(s, x, budget, act);
+        batch.insert(batch.end(), d.begin(), d.end());
+      }
+      const int64_t k = int64_t(batch.size()) - 1;
+      verify.resize(size_t((k + 1) * V));
+      s.forward(batch.data(), k + 1, verify.data(), true);
+      r.n_drafted += k;
+      // Accept drafts left to right (lossless rule); the first rejection is replaced by a
+      // draw from the target distribution without the draft; all accepted: a bonus token.
+      int64_t accepted = 0;
+      bool go_on = true;
+      for (; accepted < k; ++accepted) {
+        sampler.prepare(verify.data() + accepted * V, V);
+        const int32_t d = batch[size_t(accepted + 1)];
+        if (!sampler.accept_draft(d)) {
+          x = sampler.draw(d);
+          break;
+        }
+        ++r.n_accepted;
+        if (!out.emit(d)) {
+          go_on = false;
+          ++accepted;
+          break;
+        }
+      }
+      s.truncate(P + 1 + accepted);  // drop the rejected drafts' keys
+      if (!go_on) break;
+      if (accepted == k) {
+        sampler.prepare(verify.data() + k * V, V);
+        x = sampler.draw();
       }
     }
-    const size_t hold = stopped ? 0 : stop_holdback(pending, p.stop);
-    std::string piece = pending.substr(0, pending.size() - hold);
-    pending.erase(0, pending.size() - hold);
-    r.text += piece;
-    if (on_text && !on_text(next, piece)) {
-      r.finish_reason = "cancelled";
-      break;
-    }
-    if (stopped) {
-      r.finish_reason = "stop";
-      break;
-    }
-    if (i + 1 == p.max_tokens) break;
-    if (s.n_past() >= ctx) break;  // context full: "length"
-    s.forward(&next, 1, logits.data(), false);
   }
-  if (r.finish_reason != "cancelled") {
-    std::string rest = pending + dec.flush();  // nothing can complete a stop string now
-    for (const auto& st : p.stop)
-      if (!st.empty()) {
-        const size_t at = rest.find(st);
-        if (at != std::string::npos) rest.resize(at);
-      }
-    if (!rest.empty()) {
-      r.text += rest;
-      if (on_text) on_text(-1, rest);
-    }
-  }
+  out.finish();
   r.decode_s = now_s() - t1;
   return r;
 }

@@ -19,6 +19,11 @@ struct GenerationParams {
   std::vector<std::string> stop;  // stop strings (not included in the output)
   std::vector<int32_t> stop_ids;  // extra token ids that end generation (EOS is always one)
   bool skip_special = false;      // hide special tokens in the text
+  /// Speculative decoding with the model's MTP module: drafts per step (0: off). Needs a
+  /// model with an MTP module and a Session with keep_hidden set before its first token;
+  /// otherwise decoding is plain. The output is exactly what plain decoding gives (greedy)
+  /// or follows the same distribution (sampling).
+  int spec_draft = 0;
 };
 
 struct GenerationResult {
@@ -28,6 +33,7 @@ struct GenerationResult {
   int64_t n_prompt = 0;         // prompt tokens
   int64_t n_cached = 0;         // prompt tokens whose KV came from the session's cache
   double prefill_s = 0, decode_s = 0;
+  int64_t n_drafted = 0, n_accepted = 0;  // speculative decoding
 };
 
 /// Receives each piece of text as soon as it is final (stop strings held back); returns

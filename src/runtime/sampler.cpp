@@ -73,11 +73,13 @@ void Sampler::apply_penalties(float* logits, int64_t vocab) const {
     }
 }
 
-int32_t Sampler::sample(float* logits, int64_t vocab) {
+void Sampler::prepare(float* logits, int64_t vocab) {
   cand_.clear();
   apply_penalties(logits, vocab);
-  if (p_.temperature <= 0.0f) return argmax(logits, vocab);
-
+  if (p_.temperature <= 0.0f) {  // greedy: all mass on the argmax
+    cand_.push_back({argmax(logits, vocab), 1.0f});
+    return;
+  }
   // Candidates in descending logit order (ties: lower id first), cut by top-k.
   std::vector<int32_t> ids(static_cast<size_t>(vocab));
   for (int64_t i = 0; i < vocab; ++i) ids[size_t(i)] = int32_t(i);
@@ -117,13 +119,40 @@ int32_t Sampler::sample(float* logits, int64_t vocab) {
   double mass = 0;
   for (size_t i = 0; i < keep; ++i) mass += probs[i];
   for (size_t i = 0; i < keep; ++i) cand_.push_back({ids[i], float(probs[i] / mass)});
+}
+
+int32_t Sampler::draw(int32_t excluded) {
+  if (p_.temperature <= 0.0f) return cand_[0].first;
+  double mass = 0;
+  for (const auto& [id, p] : cand_)
+    if (id != excluded) mass += p;
+  if (mass <= 0) return cand_[0].first;
   const double r = rng_.uniform() * mass;
   double acc = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    acc += probs[i];
-    if (r < acc) return ids[i];
+  int32_t last = cand_[0].first;
+  for (const auto& [id, p] : cand_) {
+    if (id == excluded) continue;
+    acc += p;
+    last = id;
+    if (r < acc) return id;
   }
-  return ids[keep - 1];
+  return last;
+}
+
+float Sampler::prob(int32_t id) const {
+  for (const auto& [i, p] : cand_)
+    if (i == id) return p;
+  return 0.0f;
+}
+
+bool Sampler::accept_draft(int32_t draft) {
+  if (p_.temperature <= 0.0f) return cand_[0].first == draft;
+  return rng_.uniform() < double(prob(draft));
+}
+
+int32_t Sampler::sample(float* logits, int64_t vocab) {
+  prepare(logits, vocab);
+  return draw();
 }
 
 }  // namespace ds

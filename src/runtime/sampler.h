@@ -36,12 +36,23 @@ class Rng {
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);
-  /// Picks a token from logits [vocab] (modified in place by penalties and temperature).
+  /// Picks a token from logits [vocab] (modified in place by penalties): prepare() + draw().
   int32_t sample(float* logits, int64_t vocab);
+  /// Computes the distribution the next draw samples from (penalties, temperature, top-k,
+  /// min-p, top-p); greedy puts all mass on the argmax. See candidates().
+  void prepare(float* logits, int64_t vocab);
+  /// Draws from the prepared distribution, renormalised without `excluded` (−1: none).
+  int32_t draw(int32_t excluded = -1);
+  /// Probability of `id` under the prepared distribution.
+  float prob(int32_t id) const;
+  /// Speculative decoding's lossless test for a deterministic draft: accepts `draft` with
+  /// probability p(draft) (greedy: iff it is the argmax). On false, draw(draft) gives the
+  /// token to use instead, so the output follows the prepared distribution exactly.
+  bool accept_draft(int32_t draft);
   /// Records a token of the context (prompt or generated) for the penalties.
   void accept(int32_t token);
-  /// The probabilities the last sample drew from, for candidates kept by the filters:
-  /// (token, p) sorted by p descending. Empty after a greedy pick.
+  /// The prepared distribution over the candidates kept by the filters: (token, p) sorted by
+  /// p descending (one entry, p = 1, when greedy).
   const std::vector<std::pair<int32_t, float>>& candidates() const { return cand_; }
   const SamplingParams& params() const { return p_; }
   void reset();

@@ -41,7 +41,8 @@ inline void write_tiny_model(const std::string& dir, const nlohmann::json& cfg, 
       {"model.embed_tokens.weight", {V, D}},
       {"model.norm.weight", {D}},
       {"lm_head.weight", {V, D}}};
-  for (int64_t l = 0; l < L; ++l) {
+  const int64_t n_mtp = cfg.value("num_nextn_predict_layers", 0);
+  for (int64_t l = 0; l < L + n_mtp; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     auto add = [&](const std::string& n, std::vector<int64_t> s) {
       plan.push_back({p + n, std::move(s)});
@@ -60,6 +61,14 @@ inline void write_tiny_model(const std::string& dir, const nlohmann::json& cfg, 
       add(q + "up_proj.weight", {w, D});
       add(q + "down_proj.weight", {D, w});
     };
+    if (l >= L) {  // MTP module: its own norms, projection and head around a MoE layer
+      add("enorm.weight", {D});
+      add("hnorm.weight", {D});
+      add("eh_proj.weight", {D, 2 * D});
+      add("shared_head.norm.weight", {D});
+      add("shared_head.head.weight", {V, D});
+      add("embed_tokens.weight", {V, D});
+    }
     if (l < dense) {
       mlp("mlp.", I);
     } else {

@@ -100,6 +100,7 @@ TEST_F(SessionTest, TruncateRewindsTheCache) {
   s.forward(t.data(), 20, a.data(), false);
   s.truncate(12);
   EXPECT_EQ(s.n_past(), 12);
+  EXPECT_EQ(s.tokens(), std::vector<int32_t>(t.begin(), t.begin() + 12));
   s.forward(t.data() + 12, 8, b.data(), false);
   EXPECT_LT(max_diff(a.data(), b.data(), V), 1e-5f);
 }

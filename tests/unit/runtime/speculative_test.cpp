@@ -1,0 +1,147 @@
+// Speculative decoding with the MTP module: greedy output identical to plain decoding, and
+// sampled output following the main model's distribution.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "model/forward.h"
+#include "runtime/generator.h"
+#include "runtime/thread_pool.h"
+#include "test_util.h"
+#include "tiny_model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ds {
+namespace {
+
+class SpeculativeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir;
+    nlohmann::json cfg = testing::tiny_v3_config(256);
+    cfg["num_nextn_predict_layers"] = 1;
+    testing::write_tiny_model(dir_->path(), cfg, 7);
+    model_ = Model::load(dir_->path()).release();
+    tok_ = new Tokenizer(
+        Tokenizer::from_model_dir(std::string(DSINFER_TEST_DATA_DIR) + "/tokenizer/deepseek-v3"));
+  }
+  static void TearDownTestSuite() {
+    delete tok_;
+    delete model_;
+    delete dir_;
+  }
+  GenerationResult run(const std::vector<int32_t>& prompt, int draft, int64_t n,
+                       Session* reuse = nullptr, SamplingParams sp = {}) {
+    Session fresh(*model_, pool_, 512);
+    Session& s = reuse ? *reuse : fresh;
+    if (!reuse && draft > 0) s.set_keep_hidden(true);
+    GenerationParams p;
+    p.max_tokens = n;
+    p.spec_draft = draft;
+    p.sampling = sp;
+    p.stop_ids = {};
+    return generate(s, *tok_, prompt, p, nullptr);
+  }
+  static std::vector<int32_t> tokens(int64_t n, uint32_t seed) {
+    std::vector<int32_t> t(static_cast<size_t>(n));
+    for (auto& x : t) x = 2 + int32_t((seed = seed * 1664525u + 1013904223u) >> 8) % 250;
+    return t;
+  }
+  static testing::TempDir* dir_;
+  static Model* model_;
+  static Tokenizer* tok_;
+  ThreadPool pool_{2};
+};
+testing::TempDir* SpeculativeTest::dir_;
+Model* SpeculativeTest::model_;
+Tokenizer* SpeculativeTest::tok_;
+
+TEST_F(SpeculativeTest, GreedyOutputIsIdenticalForEveryDraftLength) {
+  ASSERT_EQ(model_->mtp.size(), 1u);
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    const auto prompt = tokens(12, seed);
+    const GenerationResult plain = run(prompt, 0, 48);
+    for (int k : {1, 2, 3}) {
+      const GenerationResult spec = run(prompt, k, 48);
+      EXPECT_EQ(spec.tokens, plain.tokens) << "seed " << seed << " draft " << k;
+      EXPECT_EQ(spec.finish_reason, plain.finish_reason);
+      EXPECT_GT(spec.n_drafted, 0);
+    }
+  }
+}
+
+TEST_F(SpeculativeTest, PrefixReuseKeepsTheMtpCacheRight) {
+  const auto a = tokens(10, 9);
+  auto b = a;
+  const auto more = tokens(7, 10);
+  b.insert(b.end(), more.begin(), more.end());
+  Session s(*model_, pool_, 512);
+  s.set_keep_hidden(true);
+  run(a, 2, 20, &s);
+  const GenerationResult reused = run(b, 2, 30, &s);
+  EXPECT_GT(reused.n_cached, 0);
+  const GenerationResult fresh = run(b, 2, 30);
+  EXPECT_EQ(reused.tokens, fresh.tokens);
+  EXPECT_EQ(reused.n_accepted, fresh.n_accepted);  // same drafts: the MTP cache was caught up
+}
+
+TEST(SpeculativeSampling, FollowsTheMainModelsDistribution) {
+  // An 8-token vocabulary makes drafts often acceptable and often not, so both paths of the
+  // lossless rule run. The second generated token, given the first, must follow the main
+  // model's own distribution. 5-sigma bounds: this fails only on a real bias.
+  testing::TempDir dir;
+  nlohmann::json cfg = testing::tiny_v3_config(8);
+  cfg["num_nextn_predict_layers"] = 1;
+  testing::write_tiny_model(dir.path(), cfg, 3);
+  auto model = Model::load(dir.path());
+  const Tokenizer tok =
+      Tokenizer::from_model_dir(std::string(DSINFER_TEST_DATA_DIR) + "/tokenizer/deepseek-v3");
+  const int32_t eos = *tok.eos_id();
+  ThreadPool pool(2);
+  const std::vector<int32_t> prompt = {2, 5, 3, 7, 6, 4};
+  SamplingParams sp;
+  sp.temperature = 1.5f;
+  Session s(*model, pool, 64);
+  s.set_keep_hidden(true);
+  std::map<int32_t, std::map<int32_t, int>> counts;
+  int64_t accepted = 0, drafted = 0;
+  const int n = 4000;
+  for (int i = 0; i < n; ++i) {
+    sp.seed = uint64_t(i) + 1;
+    GenerationParams p;
+    p.max_tokens = 2;
+    p.spec_draft = 1;
+    p.sampling = sp;
+    const GenerationResult r = generate(s, tok, prompt, p, nullptr);
+    if (r.tokens.empty()) continue;  // the first token was EOS
+    ++counts[r.tokens[0]][r.tokens.size() > 1 ? r.tokens[1] : eos];
+    accepted += r.n_accepted;
+    drafted += r.n_drafted;
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_LT(accepted, drafted);  // both acceptance and rejection happened
+  for (const auto& [t1, row] : counts) {
+    int total = 0;
+    for (const auto& [t2, c] : row) total += c;
+    if (total < 300) continue;
+    Session ref(*model, pool, 64);
+    std::vector<int32_t> ctx = prompt;
+    ctx.push_back(t1);
+    std::vector<float> logits(8);
+    ref.forward(ctx.data(), int64_t(ctx.size()), logits.data(), false);
+    Sampler sampler(sp);
+    for (int32_t t : ctx) sampler.accept(t);
+    sampler.prepare(logits.data(), 8);
+    for (int32_t t2 = 0; t2 < 8; ++t2) {
+      const double p = sampler.prob(t2);
+      const double got = row.count(t2) ? row.at(t2) / double(total) : 0.0;
+      EXPECT_NEAR(got, p, 5 * std::sqrt(p * (1 - p) / total) + 1e-9)
+          << "after " << t1 << ", token " << t2;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ds
