@@ -19,7 +19,7 @@ struct LoadedModel {
   double load_s = 0;
 };
 
-/// Loads `path` (a HF directory), or the embedded default model when `path` is empty.
+/// Loads `path` (a HF directory or a .gguf file), or the embedded default model when `path` is empty.
 /// Reports progress on stderr when it is a terminal and `verbose` or the load is slow.
 LoadedModel load_model(const std::string& path, bool verbose);
 
