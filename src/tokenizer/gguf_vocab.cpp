@@ -129,6 +129,7 @@ std::vector<GgufKv> gguf_tokenizer_metadata(const std::string& dir, int64_t voca
     throw Error(cat(origin, ": its pre-tokenizer matches none llama.cpp knows by name "
                             "(deepseek-v3, deepseek-llm, deepseek-coder, llama-bpe, qwen2)"));
 
+  const auto bos = id_of("bos_token"), eos = id_of("eos_token"), pad = id_of("pad_token");
   std::vector<GgufKv> kv;
   auto add = [&](std::string k, GgufValue v) { kv.push_back({std::move(k), std::move(v)}); };
   add("tokenizer.ggml.model", GgufValue::string("gpt2"));
@@ -136,9 +137,9 @@ std::vector<GgufKv> gguf_tokenizer_metadata(const std::string& dir, int64_t voca
   add("tokenizer.ggml.tokens", GgufValue::string_array(std::move(tokens)));
   add("tokenizer.ggml.token_type", GgufValue::array<int32_t>(types));
   add("tokenizer.ggml.merges", GgufValue::string_array(std::move(merges)));
-  if (auto b = id_of("bos_token")) add("tokenizer.ggml.bos_token_id", GgufValue::scalar<uint32_t>(uint32_t(*b)));
-  if (auto e = id_of("eos_token")) add("tokenizer.ggml.eos_token_id", GgufValue::scalar<uint32_t>(uint32_t(*e)));
-  if (auto p = id_of("pad_token")) add("tokenizer.ggml.padding_token_id", GgufValue::scalar<uint32_t>(uint32_t(*p)));
+  if (bos) add("tokenizer.ggml.bos_token_id", GgufValue::scalar<uint32_t>(uint32_t(*bos)));
+  if (eos) add("tokenizer.ggml.eos_token_id", GgufValue::scalar<uint32_t>(uint32_t(*eos)));
+  if (pad) add("tokenizer.ggml.padding_token_id", GgufValue::scalar<uint32_t>(uint32_t(*pad)));
   if (cfg.is_object() && cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean())
     add("tokenizer.ggml.add_bos_token", GgufValue::scalar<bool>(cfg["add_bos_token"].get<bool>()));
   if (cfg.is_object() && cfg.contains("add_eos_token") && cfg["add_eos_token"].is_boolean())
