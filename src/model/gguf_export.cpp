@@ -44,7 +44,8 @@ RowFn vector_rows(std::vector<float> v) {
 RowFn stacked_rows(std::vector<WeightView> vs) {
   return [vs = std::move(vs)](int64_t r0, int64_t n, float* out) {
     const int64_t R = vs[0].rows, C = vs[0].cols;
-    for (int64_t i = 0; i < n; ++i) dequantize_row(vs[size_t((r0 + i) / R)], (r0 + i) % R, out + i * C);
+    for (int64_t i = 0; i < n; ++i)
+      dequantize_row(vs[size_t((r0 + i) / R)], (r0 + i) % R, out + i * C);
   };
 }
 
@@ -57,7 +58,8 @@ RowFn k_b_from_kv_b(const WeightView& kv_b, int64_t dn, int64_t dv, int64_t rkv)
     for (int64_t r = r0; r < r0 + n; ++r) {
       const int64_t h = r / rkv, c = r % rkv;
       if (h != loaded) {
-        for (int64_t i = 0; i < dn; ++i) dequantize_row(kv_b, h * (dn + dv) + i, head.data() + i * rkv);
+        for (int64_t i = 0; i < dn; ++i)
+          dequantize_row(kv_b, h * (dn + dv) + i, head.data() + i * rkv);
         loaded = h;
       }
       for (int64_t i = 0; i < dn; ++i) out[(r - r0) * dn + i] = head[size_t(i * rkv + c)];
@@ -202,11 +204,13 @@ void write_metadata(GgufWriter& w, const Model& m, const GgufExportOptions& o) {
   if (c.moe_layer_freq != 1)
     throw Error(cat(m.path, ": moe_layer_freq ", c.moe_layer_freq,
                     " cannot be expressed in a deepseek2 GGUF (llama.cpp assumes 1)"));
-  const double implied_mscale = c.mscale_all_dim != 0 && c.mscale_all_dim != 1 ? c.mscale_all_dim : 1.0;
+  const double implied_mscale =
+      c.mscale_all_dim != 0 && c.mscale_all_dim != 1 ? c.mscale_all_dim : 1.0;
   if (c.yarn && c.mscale != implied_mscale)
-    throw Error(cat(m.path, ": rope_scaling mscale ", c.mscale, " with mscale_all_dim ", c.mscale_all_dim,
-                    " cannot be expressed in a deepseek2 GGUF (llama.cpp takes mscale = ",
-                    implied_mscale, ")"));
+    throw Error(
+        cat(m.path, ": rope_scaling mscale ", c.mscale, " with mscale_all_dim ", c.mscale_all_dim,
+            " cannot be expressed in a deepseek2 GGUF (llama.cpp takes mscale = ", implied_mscale,
+            ")"));
   auto u32 = [&](const std::string& k, int64_t v) { w.set_scalar<uint32_t>(a + k, uint32_t(v)); };
   auto f32 = [&](const std::string& k, double v) { w.set_scalar<float>(a + k, float(v)); };
   w.set_string("general.architecture", "deepseek2");

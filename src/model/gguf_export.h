@@ -20,7 +20,7 @@ struct GgufExportOptions {
   std::vector<TypeOverride> overrides;
   /// Write MLA's kv_b as attn_k_b / attn_v_b (current llama.cpp files) rather than attn_kv_b.
   bool split_kv_b = true;
-  std::string name;                 // general.name
+  std::string name;                  // general.name
   std::vector<GgufKv> tokenizer_kv;  // tokenizer.* keys
   /// Called before each tensor is written: index, count, name, type, row length.
   std::function<void(size_t, size_t, const std::string&, GgmlType, uint64_t)> on_tensor;

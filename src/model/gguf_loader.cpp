@@ -109,7 +109,7 @@ class GgufBinder {
     L.moe.router = matrix(p + "ffn_gate_inp.weight", {D, X});
     if (c.topk_method == TopkMethod::kNoauxTc)
       L.moe.score_bias = has(p + "exp_probs_b.bias") ? vec(p + "exp_probs_b.bias", X)
-                                                      : std::vector<float>(size_t(X), 0.0f);
+                                                     : std::vector<float>(size_t(X), 0.0f);
     // Experts are stacked along the outermost dimension: expert e is a block of rows.
     WeightView gate, up, gate_up;
     if (has(p + "ffn_gate_up_exps.weight"))
@@ -240,14 +240,16 @@ ModelConfig config_from_gguf(const GgufFile& f) {
     c.vocab_size = int64_t(f.get_string_array("tokenizer.ggml.tokens").size());
   else if (const GgufTensorInfo* t = f.find_tensor("token_embd.weight"); t && t->dims.size() == 2)
     c.vocab_size = t->dims[1];
-  if (f.has("tokenizer.ggml.bos_token_id")) c.bos_token_id = f.get_u32("tokenizer.ggml.bos_token_id");
-  if (f.has("tokenizer.ggml.eos_token_id")) c.eos_token_id = f.get_u32("tokenizer.ggml.eos_token_id");
+  if (f.has("tokenizer.ggml.bos_token_id"))
+    c.bos_token_id = f.get_u32("tokenizer.ggml.bos_token_id");
+  if (f.has("tokenizer.ggml.eos_token_id"))
+    c.eos_token_id = f.get_u32("tokenizer.ggml.eos_token_id");
   if (c.num_hidden_layers < 1)
-    throw Error(cat(f.path(), ": ", key("block_count"), " = ", n_layer_all, " leaves no layers after ",
-                    c.num_nextn_predict_layers, " MTP layers"));
+    throw Error(cat(f.path(), ": ", key("block_count"), " = ", n_layer_all,
+                    " leaves no layers after ", c.num_nextn_predict_layers, " MTP layers"));
   if (k_mla <= c.qk_rope_head_dim)
-    throw Error(cat(f.path(), ": MLA key length ", k_mla,
-                    " must exceed the RoPE dimension count ", c.qk_rope_head_dim));
+    throw Error(cat(f.path(), ": MLA key length ", k_mla, " must exceed the RoPE dimension count ",
+                    c.qk_rope_head_dim));
   c.validate(f.path());
   return c;
 }

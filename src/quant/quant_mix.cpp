@@ -23,12 +23,15 @@ struct FileTypeInfo {
 };
 
 constexpr FileTypeInfo kFileTypes[] = {
-    {F::kF32, "f32", T::F32},       {F::kF16, "f16", T::F16},       {F::kBF16, "bf16", T::BF16},
-    {F::kQ8_0, "q8_0", T::Q8_0},    {F::kQ4_0, "q4_0", T::Q4_0},    {F::kQ4_1, "q4_1", T::Q4_1},
-    {F::kQ5_0, "q5_0", T::Q5_0},    {F::kQ5_1, "q5_1", T::Q5_1},    {F::kQ2_K, "q2_k", T::Q2_K},
-    {F::kQ3_K_S, "q3_k_s", T::Q3_K}, {F::kQ3_K_M, "q3_k_m", T::Q3_K}, {F::kQ3_K_L, "q3_k_l", T::Q3_K},
-    {F::kQ4_K_S, "q4_k_s", T::Q4_K}, {F::kQ4_K_M, "q4_k_m", T::Q4_K}, {F::kQ5_K_S, "q5_k_s", T::Q5_K},
-    {F::kQ5_K_M, "q5_k_m", T::Q5_K}, {F::kQ6_K, "q6_k", T::Q6_K},   {F::kIQ4_NL, "iq4_nl", T::IQ4_NL},
+    {F::kF32, "f32", T::F32},          {F::kF16, "f16", T::F16},
+    {F::kBF16, "bf16", T::BF16},       {F::kQ8_0, "q8_0", T::Q8_0},
+    {F::kQ4_0, "q4_0", T::Q4_0},       {F::kQ4_1, "q4_1", T::Q4_1},
+    {F::kQ5_0, "q5_0", T::Q5_0},       {F::kQ5_1, "q5_1", T::Q5_1},
+    {F::kQ2_K, "q2_k", T::Q2_K},       {F::kQ3_K_S, "q3_k_s", T::Q3_K},
+    {F::kQ3_K_M, "q3_k_m", T::Q3_K},   {F::kQ3_K_L, "q3_k_l", T::Q3_K},
+    {F::kQ4_K_S, "q4_k_s", T::Q4_K},   {F::kQ4_K_M, "q4_k_m", T::Q4_K},
+    {F::kQ5_K_S, "q5_k_s", T::Q5_K},   {F::kQ5_K_M, "q5_k_m", T::Q5_K},
+    {F::kQ6_K, "q6_k", T::Q6_K},       {F::kIQ4_NL, "iq4_nl", T::IQ4_NL},
     {F::kIQ4_XS, "iq4_xs", T::IQ4_XS},
 };
 
@@ -46,14 +49,25 @@ const FileTypeInfo& info(FileType t) {
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 bool contains(const std::string& s, std::string_view what) {
   return s.find(what) != std::string::npos;
 }
 
 // llama-quant.cpp's tensor categories.
-enum class Category { kOutput, kTokenEmbd, kAttnKvB, kAttnQ, kAttnOutput, kFfnUp, kFfnGate, kFfnDown, kOther };
+enum class Category {
+  kOutput,
+  kTokenEmbd,
+  kAttnKvB,
+  kAttnQ,
+  kAttnOutput,
+  kFfnUp,
+  kFfnGate,
+  kFfnDown,
+  kOther
+};
 
 Category category(const std::string& n) {
   if (n == "output.weight") return Category::kOutput;
@@ -214,7 +228,8 @@ GgmlType TypeChooser::mix(GgmlType t, const std::string& name, const std::vector
       t = T::Q5_K;
     else if ((f == F::kIQ4_NL || f == F::kIQ4_XS) && shape_.n_gqa >= 4)
       t = T::Q5_K;
-    else if ((f == F::kQ4_K_M || f == F::kQ5_K_M) && use_more_bits(i_attention_wv_, n_attention_wv_))
+    else if ((f == F::kQ4_K_M || f == F::kQ5_K_M) &&
+             use_more_bits(i_attention_wv_, n_attention_wv_))
       t = T::Q6_K;
     else if (f == F::kQ4_K_S && i_attention_wv_ < 4)
       t = T::Q5_K;

@@ -23,10 +23,15 @@ constexpr int32_t kNormal = 1, kControl = 3, kUserDefined = 4, kUnused = 5;
 // glued to letters, contractions, whitespace and newlines (in the spirit of llama.cpp's
 // convert_hf_to_gguf_update.py check text).
 constexpr const char* kCheckText =
-    "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶‍🌫️ (multiple emojis concatenated) "
-    "✅ 🦙🦙 3 33 333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 កាន់តែពិសេសអាច😁 "
-    "?我想在apple工作1314151天～ ------======= нещо на Български ''''''```````\"\"\"\"......!!!!!!?????? "
-    "I've been 'told he's there, 'RE you sure? 'M not sure I'll make it, 'D you like some tea? We'Ve "
+    "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶‍🌫️ (multiple "
+    "emojis "
+    "concatenated) "
+    "✅ 🦙🦙 3 33 333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 "
+    "កាន់តែពិសេសអាច😁 "
+    "?我想在apple工作1314151天～ ------======= нещо на Български "
+    "''''''```````\"\"\"\"......!!!!!!?????? "
+    "I've been 'told he's there, 'RE you sure? 'M not sure I'll make it, 'D you like some tea? "
+    "We'Ve "
     "a'lL ひらがなカタカナ漢字 Hello,world! x=1+2;y=[a,b]{c} #include<stdio.h> ¡Hola! Ünïcödé "
     "e\u0301 résumé naïve";
 
@@ -73,7 +78,8 @@ std::vector<GgufKv> gguf_tokenizer_metadata(const std::string& dir, int64_t voca
 
   std::map<int64_t, std::pair<std::string, int32_t>> by_id;  // id -> (text, type)
   for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
-    if (!it.value().is_number_integer()) throw Error(cat(origin, ": model.vocab: bad id for '", it.key(), "'"));
+    if (!it.value().is_number_integer())
+      throw Error(cat(origin, ": model.vocab: bad id for '", it.key(), "'"));
     by_id[it.value().get<int64_t>()] = {it.key(), kNormal};
   }
   if (j.contains("added_tokens") && j["added_tokens"].is_array())
@@ -85,7 +91,8 @@ std::vector<GgufKv> gguf_tokenizer_metadata(const std::string& dir, int64_t voca
     }
   const int64_t n = std::max<int64_t>(vocab_size, by_id.empty() ? 0 : by_id.rbegin()->first + 1);
   if (n > vocab_size)
-    throw Error(cat(origin, ": token id ", n - 1, " does not fit the model's vocab_size ", vocab_size));
+    throw Error(
+        cat(origin, ": token id ", n - 1, " does not fit the model's vocab_size ", vocab_size));
   std::vector<std::string> tokens(static_cast<size_t>(n));
   std::vector<int32_t> types(size_t(n), kUnused);
   for (int64_t id = 0; id < n; ++id) {
@@ -126,8 +133,9 @@ std::vector<GgufKv> gguf_tokenizer_metadata(const std::string& dir, int64_t voca
   const Tokenizer reference = Tokenizer::from_model_dir(dir);
   const std::string pre = detect_pre_tokenizer(reference, parts);
   if (pre.empty())
-    throw Error(cat(origin, ": its pre-tokenizer matches none llama.cpp knows by name "
-                            "(deepseek-v3, deepseek-llm, deepseek-coder, llama-bpe, qwen2)"));
+    throw Error(cat(origin,
+                    ": its pre-tokenizer matches none llama.cpp knows by name "
+                    "(deepseek-v3, deepseek-llm, deepseek-coder, llama-bpe, qwen2)"));
 
   const auto bos = id_of("bos_token"), eos = id_of("eos_token"), pad = id_of("pad_token");
   std::vector<GgufKv> kv;
@@ -167,14 +175,16 @@ std::vector<GgufKv> gguf_tokenizer_metadata(const GgufFile& f) {
 
 TokenizerParts tokenizer_parts_from_gguf(const GgufFile& f) {
   const std::string model = f.get_string("tokenizer.ggml.model", "");
-  if (model.empty()) throw Error(cat(f.path(), ": the file has no tokenizer (tokenizer.ggml.model)"));
+  if (model.empty())
+    throw Error(cat(f.path(), ": the file has no tokenizer (tokenizer.ggml.model)"));
   if (model != "gpt2")
     throw Error(cat(f.path(), ": tokenizer.ggml.model '", model,
                     "' is not supported (dsinfer reads byte-level BPE, 'gpt2')"));
   TokenizerParts p;
   p.tokens = f.get_string_array("tokenizer.ggml.tokens");
   if (f.has("tokenizer.ggml.merges")) p.merges = f.get_string_array("tokenizer.ggml.merges");
-  if (f.has("tokenizer.ggml.token_type")) p.token_types = f.get_array<int32_t>("tokenizer.ggml.token_type");
+  if (f.has("tokenizer.ggml.token_type"))
+    p.token_types = f.get_array<int32_t>("tokenizer.ggml.token_type");
   if (!p.token_types.empty() && p.token_types.size() != p.tokens.size())
     throw Error(cat(f.path(), ": tokenizer.ggml.token_type has ", p.token_types.size(),
                     " entries for ", p.tokens.size(), " tokens"));
@@ -183,7 +193,8 @@ TokenizerParts tokenizer_parts_from_gguf(const GgufFile& f) {
     if (!f.has(k)) return std::nullopt;
     const uint32_t v = f.get_u32(k);
     if (v >= p.tokens.size())
-      throw Error(cat(f.path(), ": ", k, " = ", v, " is outside the vocabulary of ", p.tokens.size()));
+      throw Error(
+          cat(f.path(), ": ", k, " = ", v, " is outside the vocabulary of ", p.tokens.size()));
     return int32_t(v);
   };
   p.bos_id = id("tokenizer.ggml.bos_token_id");

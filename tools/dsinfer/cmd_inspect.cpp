@@ -89,16 +89,16 @@ int run(const Opts& o) {
   return 0;
 }
 
-const Registrar reg{{"inspect",
-                     "Show a model's architecture, parameters, weight bytes and KV-cache cost",
-                     [](CLI::App& app) -> std::function<int()> {
-                       auto o = std::make_shared<Opts>();
-                       app.add_option("-m,--model", o->model, "Model directory or .gguf file")->required();
-                       app.add_option("--ctx", o->ctx, "Context length for the KV-cache estimate")
-                           ->check(CLI::PositiveNumber);
-                       return [o] { return run(*o); };
-                     },
-                     40}};
+const Registrar reg{
+    {"inspect", "Show a model's architecture, parameters, weight bytes and KV-cache cost",
+     [](CLI::App& app) -> std::function<int()> {
+       auto o = std::make_shared<Opts>();
+       app.add_option("-m,--model", o->model, "Model directory or .gguf file")->required();
+       app.add_option("--ctx", o->ctx, "Context length for the KV-cache estimate")
+           ->check(CLI::PositiveNumber);
+       return [o] { return run(*o); };
+     },
+     40}};
 
 }  // namespace
 }  // namespace ds::cli

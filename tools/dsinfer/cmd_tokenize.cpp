@@ -74,7 +74,8 @@ const Registrar kRegister{Command{
     "tokenize", "Print the token ids of text (JSON arrays, no BOS unless --add-bos)",
     [](CLI::App& app) -> std::function<int()> {
       auto o = std::make_shared<TokenizeOptions>();
-      app.add_option("--tokenizer", o->tokenizer, "Model directory, tokenizer.json or .gguf file")->required();
+      app.add_option("--tokenizer", o->tokenizer, "Model directory, tokenizer.json or .gguf file")
+          ->required();
       auto* jsonl = app.add_option("--jsonl", o->jsonl, "File of {\"text\": ...} lines");
       auto* file = app.add_option("--file", o->file, "Text file, tokenized whole");
       auto* text = app.add_option("--text", o->text, "Text given on the command line");

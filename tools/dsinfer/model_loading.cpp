@@ -76,7 +76,8 @@ LoadedModel load_model(const std::string& path, bool verbose) {
     if (is_gguf_path(path)) {
       // The tokenizer and chat template travel in the file's metadata.
       const GgufFile f = GgufFile::open(path);
-      r.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_parts(tokenizer_parts_from_gguf(f)));
+      r.tokenizer =
+          std::make_unique<Tokenizer>(Tokenizer::from_parts(tokenizer_parts_from_gguf(f)));
       if (f.has("tokenizer.chat_template")) {
         r.chat_template = std::make_unique<ChatTemplate>(f.get_string("tokenizer.chat_template"));
         r.chat_template->set_special_token("bos_token", r.tokenizer->bos_token());
