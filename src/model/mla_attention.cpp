@@ -112,8 +112,9 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
         std::fill(ut, ut + rkv, 0.0f);
         for (int64_t s = 0; s < len; ++s) k.axpy_f32(sc[s], cache_layer + s * W, ut, rkv);
       }
-      matmul_rows(w.kv_b.row_slice(h * (dn + dv) + dn, dv), u, n, a.attn.data() + h * dv, H * dv, 0,
-                  dv);
+      const WeightView wv =
+          w.v_b.empty() ? w.kv_b.row_slice(h * (dn + dv) + dn, dv) : w.v_b.row_slice(h * dv, dv);
+      matmul_rows(wv, u, n, a.attn.data() + h * dv, H * dv, 0, dv);
     }
   });
   matmul(w.o, a.attn.data(), n, a.out.data(), pool);

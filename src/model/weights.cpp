@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/embedded_model.h"
 #include "io/safetensors.h"
+#include "model/gguf_loader.h"
 #include "ops/ops.h"
 
 namespace ds {
@@ -183,6 +184,7 @@ class Loader {
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& path) {
+  if (is_gguf_path(path) && fs::is_regular_file(path)) return load_gguf_model(path);
   auto m = std::make_unique<Model>();
   m->path = path;
   fs::path p(path);

@@ -59,7 +59,8 @@ struct MtpWeights {
 /// A loaded model: config plus weight views. Owns the mapped files the views point into.
 class Model {
  public:
-  /// Loads a HF model directory (config.json + safetensors); throws ds::Error on any problem.
+  /// Loads a HF model directory (config.json + safetensors) or a llama.cpp `.gguf` file;
+  /// throws ds::Error on any problem.
   static std::unique_ptr<Model> load(const std::string& path);
   /// Loads the model compiled into the binary; throws ds::Error when there is none.
   static std::unique_ptr<Model> load_embedded();

@@ -43,8 +43,16 @@ void dequantize_row(const WeightView& w, int64_t r, float* dst) {
       k.fp8_to_f32(row, dst, w.cols, scales, w.block_cols);
       return;
     }
-    default:
+    default: {
+      // GGML block types (GGUF weights): the reference dequantiser of the type.
+      GgmlType gt;
+      const QuantTraits* q = dtype_to_ggml_type(w.dtype, &gt) ? quant_traits(gt) : nullptr;
+      if (q && q->dequantize) {
+        q->dequantize(row, dst, w.cols);
+        return;
+      }
       break;
+    }
   }
   DS_CHECK(false, "dequantize_row: unsupported dtype ", dtype_name(w.dtype));
 }

@@ -99,7 +99,7 @@ const Registrar reg{
     {"logits", "Write the logits of every prompt position (raw float32 [n, vocab])",
      [](CLI::App& app) -> std::function<int()> {
        auto o = std::make_shared<Opts>();
-       app.add_option("-m,--model", o->model, "Model directory")->required();
+       app.add_option("-m,--model", o->model, "Model directory or .gguf file")->required();
        app.add_option("--tokens", o->tokens, "Comma-separated prompt token ids")->required();
        app.add_option("--out", o->out, "Output file for the logits")->required();
        app.add_option("--gen", o->gen, "Then decode N tokens greedily; prints them as JSON")

@@ -7,6 +7,9 @@
 
 #include "command.h"
 #include "core/error.h"
+#include "io/gguf.h"
+#include "model/gguf_loader.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ds::cli {
@@ -31,7 +34,10 @@ void print_ids(const std::vector<int32_t>& ids) {
 }
 
 int run_tokenize(const TokenizeOptions& o) {
-  const Tokenizer tok = Tokenizer::from_model_dir(o.tokenizer);
+  const Tokenizer tok =
+      is_gguf_path(o.tokenizer)
+          ? Tokenizer::from_parts(tokenizer_parts_from_gguf(GgufFile::open(o.tokenizer)))
+          : Tokenizer::from_model_dir(o.tokenizer);
   if (!o.jsonl.empty()) {
     std::ifstream in(o.jsonl, std::ios::binary);
     if (!in) throw Error(cat("cannot open '", o.jsonl, "'"));
@@ -68,7 +74,8 @@ const Registrar kRegister{Command{
     "tokenize", "Print the token ids of text (JSON arrays, no BOS unless --add-bos)",
     [](CLI::App& app) -> std::function<int()> {
       auto o = std::make_shared<TokenizeOptions>();
-      app.add_option("--tokenizer", o->tokenizer, "Model directory or tokenizer.json")->required();
+      app.add_option("--tokenizer", o->tokenizer, "Model directory, tokenizer.json or .gguf file")
+          ->required();
       auto* jsonl = app.add_option("--jsonl", o->jsonl, "File of {\"text\": ...} lines");
       auto* file = app.add_option("--file", o->file, "Text file, tokenized whole");
       auto* text = app.add_option("--text", o->text, "Text given on the command line");

@@ -9,6 +9,9 @@
 
 #include "core/error.h"
 #include "io/embedded_model.h"
+#include "io/gguf.h"
+#include "model/gguf_loader.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace ds::cli {
 
@@ -70,6 +73,19 @@ LoadedModel load_model(const std::string& path, bool verbose) {
   } else {
     if (verbose && tty) std::fprintf(stderr, "loading %s ...\n", path.c_str());
     r.model = Model::load(path);
+    if (is_gguf_path(path)) {
+      // The tokenizer and chat template travel in the file's metadata.
+      const GgufFile f = GgufFile::open(path);
+      r.tokenizer =
+          std::make_unique<Tokenizer>(Tokenizer::from_parts(tokenizer_parts_from_gguf(f)));
+      if (f.has("tokenizer.chat_template")) {
+        r.chat_template = std::make_unique<ChatTemplate>(f.get_string("tokenizer.chat_template"));
+        r.chat_template->set_special_token("bos_token", r.tokenizer->bos_token());
+        r.chat_template->set_special_token("eos_token", r.tokenizer->eos_token());
+      }
+    }
+  }
+  if (!path.empty() && !is_gguf_path(path)) {
     const std::filesystem::path dir(path);
     if (!std::filesystem::exists(dir / "tokenizer.json"))
       throw Error(cat(path, ": no tokenizer.json in the model directory"));

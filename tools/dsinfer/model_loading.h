@@ -19,8 +19,8 @@ struct LoadedModel {
   double load_s = 0;
 };
 
-/// Loads `path` (a HF directory), or the embedded default model when `path` is empty.
-/// Reports progress on stderr when it is a terminal and `verbose` or the load is slow.
+/// Loads `path` (a HF directory or a .gguf file), or the embedded default model when `path` is
+/// empty. Reports progress on stderr when it is a terminal and `verbose` or the load is slow.
 LoadedModel load_model(const std::string& path, bool verbose);
 
 /// Renders a conversation with the model's chat template (or the documented built-in
