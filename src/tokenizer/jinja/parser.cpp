@@ -636,7 +636,7 @@ class Parser {
     const int line = peek().line;
     ExprPtr first = parse_expr();
     if (!at_op(",")) return first;
-    auto t = make(Expr::Kind::kList, line);
+    auto t = make(Expr::Kind::kTuple, line);
     t->args.push_back(std::move(first));
     while (at_op(",")) {
       ++i_;
@@ -814,11 +814,11 @@ class Parser {
           ++i_;
           if (at_op(")")) {
             ++i_;
-            return make(Expr::Kind::kList, t.line);
+            return make(Expr::Kind::kTuple, t.line);
           }
           ExprPtr e = parse_expr();
           if (at_op(",")) {
-            auto tup = make(Expr::Kind::kList, t.line);
+            auto tup = make(Expr::Kind::kTuple, t.line);
             tup->args.push_back(std::move(e));
             while (at_op(",")) {
               ++i_;

@@ -519,10 +519,11 @@ class Interp {
         return e.value;
       case Expr::Kind::kName:
         return lookup(e.name, e.line);
-      case Expr::Kind::kList: {
+      case Expr::Kind::kList:
+      case Expr::Kind::kTuple: {
         List l;
         for (const auto& x : e.args) l.push_back(eval(*x));
-        return Value::list(std::move(l));
+        return e.kind == Expr::Kind::kTuple ? Value::tuple(std::move(l)) : Value::list(std::move(l));
       }
       case Expr::Kind::kDict: {
         Value d = Value::dict();
@@ -682,7 +683,7 @@ class Interp {
     }
     if (op == "%" && l.is_string()) {
       // printf-style formatting with %s only.
-      const List args = r.is_list() ? r.as_list() : List{r};
+      const List args = r.is_tuple() ? r.as_list() : List{r};
       std::string s;
       size_t next = 0;
       const std::string& f = l.as_string();
@@ -897,7 +898,7 @@ class Interp {
       if (name == "items")
         return fn([d](const Args&) {
           List l;
-          for (const auto& [k, v] : d.as_dict()) l.push_back(Value::list({Value(k), v}));
+          for (const auto& [k, v] : d.as_dict()) l.push_back(Value::tuple({Value(k), v}));
           return Value::list(std::move(l));
         });
       if (name == "keys") return fn([d](const Args&) { return to_list(d, 0); });

@@ -34,6 +34,12 @@ Value Value::list(List items) {
   return v;
 }
 
+Value Value::tuple(List items) {
+  Value v = list(std::move(items));
+  v.namespace_ = true;
+  return v;
+}
+
 Value Value::dict(Dict items, bool is_namespace) {
   Value v;
   v.type_ = Type::kDict;
@@ -301,12 +307,13 @@ std::string Value::repr() const {
     case Type::kString:
       return py_string_repr(str_);
     case Type::kList: {
-      std::string out = "[";
+      std::string out = namespace_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
         if (i) out += ", ";
         out += (*list_)[i].repr();
       }
-      return out + "]";
+      if (namespace_ && list_->size() == 1) out += ",";
+      return out + (namespace_ ? ")" : "]");
     }
     case Type::kDict: {
       if (namespace_) return "<Namespace>";

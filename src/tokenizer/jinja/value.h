@@ -42,6 +42,8 @@ class Value {
   Value(std::string s) : type_(Type::kString), str_(std::move(s)) {}  // NOLINT
   Value(const char* s) : type_(Type::kString), str_(s) {}             // NOLINT
   static Value list(List items = {});
+  /// A tuple: a list that prints with parentheses.
+  static Value tuple(List items);
   static Value dict(Dict items = {}, bool is_namespace = false);
   static Value function(std::string name, Function fn);
   /// Converts JSON (objects keep their order when `j` is an ordered_json).
@@ -57,6 +59,7 @@ class Value {
   bool is_list() const { return type_ == Type::kList; }
   bool is_dict() const { return type_ == Type::kDict; }
   bool is_namespace() const { return type_ == Type::kDict && namespace_; }
+  bool is_tuple() const { return type_ == Type::kList && namespace_; }
   bool is_function() const { return type_ == Type::kFunction; }
 
   bool as_bool() const { return int_ != 0; }
@@ -87,7 +90,7 @@ class Value {
 
  private:
   Type type_ = Type::kUndefined;
-  bool namespace_ = false;
+  bool namespace_ = false;  // dicts: a namespace(); lists: a tuple
   int64_t int_ = 0;
   double float_ = 0;
   std::string str_;
