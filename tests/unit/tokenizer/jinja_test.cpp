@@ -62,8 +62,7 @@ TEST(Jinja, HugeLoopsAreStopped) {
   Limits small;
   small.max_steps = 100'000;
   const std::string e = error_of(
-      "{% for i in range(1000000) %}{% for j in range(1000000) %}x{% endfor %}{% endfor %}",
-      small);
+      "{% for i in range(1000000) %}{% for j in range(1000000) %}x{% endfor %}{% endfor %}", small);
   EXPECT_NE(e.find("steps"), std::string::npos) << e;
   EXPECT_NE(error_of("{% for i in range(10**12) %}{% endfor %}").find("limit"), std::string::npos);
 }
