@@ -523,7 +523,8 @@ class Interp {
       case Expr::Kind::kTuple: {
         List l;
         for (const auto& x : e.args) l.push_back(eval(*x));
-        return e.kind == Expr::Kind::kTuple ? Value::tuple(std::move(l)) : Value::list(std::move(l));
+        return e.kind == Expr::Kind::kTuple ? Value::tuple(std::move(l))
+                                            : Value::list(std::move(l));
       }
       case Expr::Kind::kDict: {
         Value d = Value::dict();

@@ -198,6 +198,10 @@ TEST(PreTokenizer, SplitBehaviours) {
   EXPECT_EQ(pieces(one("\\d+", SplitBehavior::kRemoved, true), "ab12cd34"), (V{"12", "34"}));
   EXPECT_EQ(pieces(PreTokenizer::from_name("deepseek-v3"), "Hello 12345 世界!!"),
             (V{"Hello", " ", "123", "45", " ", "世界", "!!"}));
+  for (const char* name : {"deepseek-llm", "deepseek-coder", "qwen2", "llama-bpe", "gpt-2"})
+    EXPECT_FALSE(PreTokenizer::from_name(name).empty()) << name;
+  EXPECT_EQ(pieces(PreTokenizer::from_name("deepseek-llm"), "Hello world 123\n中文"),
+            (V{"Hello", " world", " ", "123", "\n", "中文"}));
   EXPECT_THROW(PreTokenizer::from_name("no-such-model"), Error);
 }
 
