@@ -46,8 +46,9 @@ class Value {
   static Value tuple(List items);
   static Value dict(Dict items = {}, bool is_namespace = false);
   static Value function(std::string name, Function fn);
-  /// Converts JSON (objects keep their order when `j` is an ordered_json).
-  static Value from_json(const nlohmann::ordered_json& j);
+  /// Converts JSON (objects keep their order when `j` is an ordered_json). Throws ds::Error
+  /// for data nested deeper than kMaxDepth.
+  static Value from_json(const nlohmann::ordered_json& j, int depth = 0);
 
   Type type() const { return type_; }
   bool is_undefined() const { return type_ == Type::kUndefined; }
@@ -77,7 +78,7 @@ class Value {
   /// Python str(): what {{ value }} prints (undefined prints nothing).
   std::string str() const;
   /// Python repr(), used inside str() of containers.
-  std::string repr() const;
+  std::string repr(int depth = 0) const;
   /// json.dumps(value, ensure_ascii=False, indent=indent, sort_keys=sort_keys).
   std::string to_json(int indent = -1, bool sort_keys = false) const;
   /// Python's name of the type, for error messages.
@@ -87,10 +88,13 @@ class Value {
   const Value* find(std::string_view key) const;
   /// Sets a dict entry, keeping the position of an existing key.
   void set(const std::string& key, Value v) const;
+  /// How deeply containers nest inside this value (0 for scalars).
+  int depth() const { return depth_; }
 
  private:
   Type type_ = Type::kUndefined;
   bool namespace_ = false;  // dicts: a namespace(); lists: a tuple
+  int depth_ = 0;           // bounded by kMaxDepth so that walks and destruction cannot overflow
   int64_t int_ = 0;
   double float_ = 0;
   std::string str_;
@@ -99,8 +103,11 @@ class Value {
   std::shared_ptr<Function> fn_;
 };
 
+/// Containers nested deeper than this are rejected (the walks over them recurse).
+constexpr int kMaxDepth = 512;
+
 /// Python ==.
-bool equal(const Value& a, const Value& b);
+bool equal(const Value& a, const Value& b, int depth = 0);
 /// Python repr() of a float: shortest round-trip digits, "1.0", "1e-05", "1e+16".
 std::string float_repr(double f);
 /// Number of code points in UTF-8 text.

@@ -83,6 +83,12 @@ TEST(Jinja, AbsurdNestingIsAnErrorNotACrash) {
   for (int i = 0; i < 5000; ++i) ifs += "{% if true %}";
   EXPECT_THROW(render(ifs), Error);
   EXPECT_THROW(render("{{ " + std::string(100000, '-') + "1 }}"), Error);
+  // Values nested without bound through a namespace, or in the input.
+  EXPECT_THROW(render("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}"
+                      "{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}"),
+               Error);
+  const auto deep = nlohmann::ordered_json::parse(std::string(5000, '[') + std::string(5000, ']'));
+  EXPECT_THROW(render("{{ x }}", {{"x", deep}}), Error);
   std::string nots = "{{ ";
   for (int i = 0; i < 100000; ++i) nots += "not ";
   EXPECT_THROW(render(nots + "1 }}"), Error);
