@@ -112,6 +112,40 @@ def sentencepiece_style():
         unk_token='<unk>', byte_fallback=True, fuse_unk=True)
 
 
+def random_unicode_strings(n):
+    """Random strings over code points assigned in Unicode 14.0 (the version both PCRE2 10.42
+    and this Python use), weighted towards the classes the split patterns care about:
+    letters, marks, numbers, punctuation, symbols, every kind of white space, controls."""
+    import random
+    import unicodedata
+    rng = random.Random(20240601)
+    pools = {}
+    for cp in range(0x30000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        cat = unicodedata.category(chr(cp))
+        if cat in ('Cn', 'Co', 'Cs'):
+            continue
+        pools.setdefault(cat[0], []).append(cp)
+    spaces = [0x9, 0xA, 0xB, 0xC, 0xD, 0x20, 0x85, 0xA0, 0x1680, 0x2000, 0x2007, 0x200A,
+              0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF, 0x180E, 0x200B]
+    ascii_ = [c for c in range(0x20, 0x7F)]
+    out = []
+    for _ in range(n):
+        chars = []
+        for _ in range(rng.randint(1, 40)):
+            r = rng.random()
+            if r < 0.25:
+                cp = rng.choice(ascii_)
+            elif r < 0.40:
+                cp = rng.choice(spaces)
+            else:
+                cp = rng.choice(pools[rng.choice(sorted(pools))])
+            chars.append(chr(cp))
+        out.append(''.join(chars))
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     vocab, merges = byte_level_base()
@@ -172,6 +206,7 @@ def main():
         'emoji 👍🏽 👨‍👩‍👧 text', '  leading', 'trailing  ', '\t\ttabs\n\nnewlines\r\n',
         'A' * 300, 'ab' * 200 + ' ' + 'x' * 50,
     ]
+    corpus += random_unicode_strings(400)
     with open(os.path.join(OUT, 'corpus.json'), 'w', encoding='utf-8') as f:
         json.dump(corpus, f, ensure_ascii=False, indent=0)
     print('wrote', ', '.join(files), 'and corpus.json to', OUT)
