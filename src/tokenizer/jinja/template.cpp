@@ -209,16 +209,15 @@ std::vector<int64_t> slice_indices(int64_t n, const Value& start, const Value& s
                                    const Value& step_v) {
   const int64_t step = step_v.is_none() || step_v.is_undefined() ? 1 : step_v.as_int();
   if (step == 0) throw Error("slice step cannot be zero");
-  auto norm = [&](const Value& v, int64_t dflt, bool is_start) {
+  auto norm = [&](const Value& v, int64_t dflt) {
     if (v.is_none() || v.is_undefined()) return dflt;
     int64_t i = v.as_int();
     if (i < 0) i += n;
     if (step > 0) return std::clamp<int64_t>(i, 0, n);
-    (void)is_start;
     return std::clamp<int64_t>(i, -1, n - 1);
   };
-  const int64_t b = norm(start, step > 0 ? 0 : n - 1, true);
-  const int64_t e = norm(stop, step > 0 ? n : -1, false);
+  const int64_t b = norm(start, step > 0 ? 0 : n - 1);
+  const int64_t e = norm(stop, step > 0 ? n : -1);
   std::vector<int64_t> idx;
   if (step > 0)
     for (int64_t i = b; i < e; i += step) idx.push_back(i);
@@ -305,7 +304,7 @@ class Interp {
       if (f != (*it)->end()) return f->second;
     }
     if (const Value* v = ctx_.find(name)) return *v;
-    if (Value b = builtin(name, line); !b.is_undefined()) return b;
+    if (Value b = builtin(name); !b.is_undefined()) return b;
     return Value::undefined(name);
   }
   void assign(const std::string& name, Value v) { (*scopes_.back())[name] = std::move(v); }
@@ -753,12 +752,12 @@ class Interp {
     if (obj.is_dict()) {
       if (key.is_string()) {
         if (const Value* v = obj.find(key.as_string())) return *v;
-        return method(obj, key.as_string(), line, true);
+        return method(obj, key.as_string());
       }
       return Value::undefined();
     }
     if (obj.is_list() || obj.is_string()) {
-      if (key.is_string()) return method(obj, key.as_string(), line, true);
+      if (key.is_string()) return method(obj, key.as_string());
       if (!key.is_int()) fail(line, cat("indices must be integers, not ", key.type_name()));
       int64_t i = key.as_int();
       if (obj.is_list()) {
@@ -779,7 +778,7 @@ class Interp {
   Value get_attr(const Value& obj, const std::string& name, int line) {
     require_defined(obj, line);
     // jinja2 tries the attribute first (methods), then the item.
-    Value m = method(obj, name, line, false);
+    Value m = method(obj, name);
     if (!m.is_undefined()) return m;
     if (obj.is_dict())
       if (const Value* v = obj.find(name)) return *v;
@@ -787,8 +786,7 @@ class Interp {
   }
 
   // Bound methods of str, dict and list.
-  Value method(const Value& obj, const std::string& name, int line, bool quiet) {
-    (void)quiet;
+  Value method(const Value& obj, const std::string& name) {
     auto fn = [&](auto body) { return Value::function(name, body); };
     if (obj.is_string()) {
       const std::string s = obj.as_string();
@@ -940,14 +938,12 @@ class Interp {
           return Value(first);
         });
     }
-    (void)line;
     return Value::undefined(name);
   }
 
   // ---- builtins -----------------------------------------------------------------------
 
-  Value builtin(const std::string& name, int line) {
-    (void)line;
+  Value builtin(const std::string& name) {
     if (name == "range")
       return Value::function(name, [this](const Args& a) {
         int64_t start = 0, stop, stepv = 1;
@@ -1171,11 +1167,11 @@ class Interp {
     if (name == "items") {
       if (v.is_undefined()) return Value::list();
       if (!v.is_dict()) throw Error("items expects a mapping");
-      return method(v, "items", line, false).as_function()(Args{});
+      return method(v, "items").as_function()(Args{});
     }
     if (name == "dictsort") {
       if (!v.is_dict()) throw Error("dictsort expects a mapping");
-      List l = method(v, "items", line, false).as_function()(Args{}).as_list();
+      List l = method(v, "items").as_function()(Args{}).as_list();
       std::stable_sort(l.begin(), l.end(), [&](const Value& x, const Value& y) {
         return compare(x.as_list()[0], y.as_list()[0], line) < 0;
       });

@@ -2,10 +2,12 @@
 // transformers.js), hand-checked behaviours, decoding and streaming, bad input.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "test_util.h"
@@ -325,6 +327,32 @@ TEST(Tokenizer, FromGgufStyleParts) {
   }
   EXPECT_EQ(tok.encode("hi", true).front(), 0);
   EXPECT_TRUE(tok.is_special(1));
+}
+
+}  // namespace
+}  // namespace ds
+
+namespace ds {
+namespace {
+
+TEST(Tokenizer, ConcurrentEncodeMatchesSerial) {
+  const Tokenizer& tok = test::deepseek_v3();
+  std::vector<std::string> texts;
+  for (const auto& r : read_jsonl(tok_data("deepseek-v3-vectors.jsonl")))
+    texts.push_back(r["text"].get<std::string>());
+  std::vector<std::vector<int32_t>> serial;
+  for (const auto& t : texts) serial.push_back(tok.encode(t));
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      for (size_t i = 0; i < texts.size(); ++i) {
+        const size_t j = (i * 7 + k * 13) % texts.size();
+        if (tok.encode(texts[j]) != serial[j]) ++mismatches;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 }  // namespace
