@@ -3,6 +3,7 @@
 #include <queue>
 
 #include "core/error.h"
+#include "tokenizer/decoder.h"
 #include "tokenizer/utf8.h"
 
 namespace ds {
@@ -113,10 +114,8 @@ BpeModel::BpeModel(std::vector<std::string> vocab,
     } else {
       bytes_[id] = t;
       // <0xAB> byte-fallback tokens.
-      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {
-        const int v = std::stoi(t.substr(3, 2), nullptr, 16);
+      if (const int v = parse_byte_token(t); v >= 0 && fallback_ids_[v] < 0)
         fallback_ids_[v] = static_cast<int32_t>(id);
-      }
     }
     if (bytes_[id].size() == 1 && byte_ids_[static_cast<uint8_t>(bytes_[id][0])] < 0)
       byte_ids_[static_cast<uint8_t>(bytes_[id][0])] = static_cast<int32_t>(id);

@@ -177,6 +177,10 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, const nlohmann::
     throw Error(cat(origin, ": ", e.what()));
   } catch (const nlohmann::json::exception& e) {
     throw Error(cat(origin, ": unexpected structure: ", e.what()));
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(cat(origin, ": ", e.what()));
   }
 
   if (auto b = config_token(config, "bos_token")) t.bos_id_ = t.token_id(*b);

@@ -791,7 +791,11 @@ class Parser {
       }
       case Token::Type::kFloat: {
         auto e = make(Expr::Kind::kLiteral, t.line);
-        e->value = Value(std::stod(t.value));
+        try {
+          e->value = Value(std::stod(t.value));
+        } catch (const std::exception&) {
+          fail(t.line, cat("float literal out of range: ", t.value));
+        }
         ++i_;
         return e;
       }
@@ -885,7 +889,11 @@ class Parser {
           auto g = make(Expr::Kind::kGetItem, line);
           g->args.push_back(std::move(node));
           auto idx = make(Expr::Kind::kLiteral, line);
-          idx->value = Value(static_cast<int64_t>(std::stoll(next().value)));
+          try {
+            idx->value = Value(static_cast<int64_t>(std::stoll(next().value)));
+          } catch (const std::exception&) {
+            fail(line, "index out of range");
+          }
           g->args.push_back(std::move(idx));
           node = std::move(g);
           continue;

@@ -1049,7 +1049,8 @@ class Interp {
       size_t q = path.find('.', p);
       if (q == std::string::npos) q = path.size();
       const std::string part = path.substr(p, q - p);
-      const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
+      const bool numeric =
+          !part.empty() && part.size() < 18 && std::all_of(part.begin(), part.end(), ::isdigit);
       cur = numeric
                 ? get_item(cur, Value(static_cast<int64_t>(std::stoll(part))), line)
                 : (cur.is_dict() ? get_item(cur, Value(part), line) : get_attr(cur, part, line));
@@ -1338,7 +1339,15 @@ class Interp {
 
 Template::Template(const std::string& source) {
   auto p = std::make_shared<Program>();
-  p->body = parse(source);
+  try {
+    p->body = parse(source);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(cat("chat template: ", e.what()));
+  }
   program_ = std::move(p);
 }
 
@@ -1349,7 +1358,16 @@ Template& Template::operator=(Template&&) noexcept = default;
 std::string Template::render(const Value& context, const Limits& limits) const {
   if (!context.is_dict()) throw Error("chat template: the context must be a dict");
   Interp interp(context, limits);
-  return interp.run(program_->body);
+  try {
+    return interp.run(program_->body);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    // A builtin given too few arguments, and the like.
+    throw Error(cat("chat template: ", e.what()));
+  }
 }
 
 }  // namespace ds::jinja
