@@ -32,24 +32,32 @@ class Value {
  public:
   enum class Type { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kFunction };
 
-  Value() = default;  // undefined
+  /// An undefined value (a missing variable or key).
+  Value() = default;
+  /// An undefined value that remembers the name it was looked up by.
   static Value undefined(std::string name = {});
+  /// Python None.
   static Value none();
+  // Scalars convert implicitly, as literals do in Python.
   Value(bool b) : type_(Type::kBool), int_(b) {}                      // NOLINT
   Value(int64_t i) : type_(Type::kInt), int_(i) {}                    // NOLINT
   Value(int i) : type_(Type::kInt), int_(i) {}                        // NOLINT
   Value(double f) : type_(Type::kFloat), float_(f) {}                 // NOLINT
   Value(std::string s) : type_(Type::kString), str_(std::move(s)) {}  // NOLINT
   Value(const char* s) : type_(Type::kString), str_(s) {}             // NOLINT
+  /// A list (shared by reference).
   static Value list(List items = {});
   /// A tuple: a list that prints with parentheses.
   static Value tuple(List items);
+  /// A dict, or a namespace() whose attributes `set` may assign.
   static Value dict(Dict items = {}, bool is_namespace = false);
+  /// A callable (builtin, macro or bound method).
   static Value function(std::string name, Function fn);
   /// Converts JSON (objects keep their order when `j` is an ordered_json). Throws ds::Error
   /// for data nested deeper than kMaxDepth.
   static Value from_json(const nlohmann::ordered_json& j, int depth = 0);
 
+  /// The dynamic type; the is_* helpers test it (bools count as ints, as in Python).
   Type type() const { return type_; }
   bool is_undefined() const { return type_ == Type::kUndefined; }
   bool is_none() const { return type_ == Type::kNone; }
@@ -63,6 +71,7 @@ class Value {
   bool is_tuple() const { return type_ == Type::kList && namespace_; }
   bool is_function() const { return type_ == Type::kFunction; }
 
+  /// The payload; only valid for the matching type.
   bool as_bool() const { return int_ != 0; }
   int64_t as_int() const { return int_; }
   double as_float() const { return type_ == Type::kFloat ? float_ : static_cast<double>(int_); }
