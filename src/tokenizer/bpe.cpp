@@ -3,6 +3,7 @@
 #include <queue>
 
 #include "core/error.h"
+#include "tokenizer/decoder.h"
 #include "tokenizer/utf8.h"
 
 namespace ds {
@@ -42,45 +43,100 @@ std::optional<std::string> byte_level_decode(std::string_view token) {
   return out;
 }
 
+void StringIndex::build(const std::vector<std::string>& strings) {
+  size_t cap = 16;
+  while (cap < strings.size() * 2) cap <<= 1;
+  slots_.assign(cap, 0);
+  mask_ = cap - 1;
+  for (size_t i = 0; i < strings.size(); ++i) {
+    const std::string& s = strings[i];
+    if (s.empty()) continue;
+    const uint64_t h = std::hash<std::string_view>{}(s);
+    const uint64_t tag = h >> 32;
+    for (uint64_t j = h & mask_;; j = (j + 1) & mask_) {
+      if (slots_[j] == 0) {
+        slots_[j] = (tag << 32) | (i + 1);
+        break;
+      }
+      if ((slots_[j] >> 32) == tag && strings[(slots_[j] & 0xFFFFFFFF) - 1] == s) break;
+    }
+  }
+}
+
+int32_t StringIndex::find(std::string_view s, const std::vector<std::string>& strings) const {
+  if (slots_.empty()) return -1;
+  const uint64_t h = std::hash<std::string_view>{}(s);
+  const uint64_t tag = h >> 32;
+  for (uint64_t j = h & mask_;; j = (j + 1) & mask_) {
+    const uint64_t v = slots_[j];
+    if (v == 0) return -1;
+    if ((v >> 32) == tag) {
+      const auto idx = static_cast<int32_t>((v & 0xFFFFFFFF) - 1);
+      if (strings[idx] == s) return idx;
+    }
+  }
+}
+
+void MergeMap::reserve(size_t n) {
+  size_t cap = 16;
+  while (cap < n * 2) cap <<= 1;
+  slots_.assign(cap, Slot{});
+  mask_ = cap - 1;
+}
+
+void MergeMap::insert(int32_t a, int32_t b, Merge m) {
+  const uint64_t k = key(a, b);
+  for (uint64_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+    Slot& s = slots_[i];
+    if (s.key == k) return;
+    if (s.key == kEmpty) {
+      s.key = k;
+      s.merge = m;
+      return;
+    }
+  }
+}
+
 BpeModel::BpeModel(std::vector<std::string> vocab,
                    const std::vector<std::pair<std::string, std::string>>& merges,
                    BpeOptions options)
     : options_(options), vocab_(std::move(vocab)) {
   bytes_.resize(vocab_.size());
-  by_token_.reserve(vocab_.size());
-  by_bytes_.reserve(vocab_.size());
   byte_ids_.fill(-1);
   fallback_ids_.fill(-1);
   for (size_t id = 0; id < vocab_.size(); ++id) {
     const std::string& t = vocab_[id];
     if (t.empty()) continue;
-    by_token_.emplace(t, static_cast<int32_t>(id));
     if (options_.byte_level) {
-      auto b = byte_level_decode(t);
-      bytes_[id] = b ? std::move(*b) : t;
-      if (!b) continue;  // a special token stored in the vocab: never produced by merges
+      // A token that does not map back to bytes (a special token stored in the vocab)
+      // keeps an empty byte string here: merges can never produce it.
+      if (auto b = byte_level_decode(t)) bytes_[id] = std::move(*b);
     } else {
       bytes_[id] = t;
       // <0xAB> byte-fallback tokens.
-      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {
-        const int v = std::stoi(t.substr(3, 2), nullptr, 16);
+      if (const int v = parse_byte_token(t); v >= 0 && fallback_ids_[v] < 0)
         fallback_ids_[v] = static_cast<int32_t>(id);
-      }
     }
-    by_bytes_.emplace(bytes_[id], static_cast<int32_t>(id));
+    if (bytes_[id].size() == 1 && byte_ids_[static_cast<uint8_t>(bytes_[id][0])] < 0)
+      byte_ids_[static_cast<uint8_t>(bytes_[id][0])] = static_cast<int32_t>(id);
   }
+  by_token_.build(vocab_);
+  by_bytes_.build(bytes_);
+  // Unmappable tokens decode to their own text.
   if (options_.byte_level)
-    for (int b = 0; b < 256; ++b) {
-      auto it = by_bytes_.find(std::string(1, static_cast<char>(b)));
-      if (it != by_bytes_.end()) byte_ids_[b] = it->second;
-    }
+    for (size_t id = 0; id < vocab_.size(); ++id)
+      if (bytes_[id].empty()) bytes_[id] = vocab_[id];
   merges_.reserve(merges.size());
+  std::string joined;
   for (size_t r = 0; r < merges.size(); ++r) {
     const auto& [a, b] = merges[r];
-    auto ia = by_token_.find(a), ib = by_token_.find(b), im = by_token_.find(a + b);
-    if (ia == by_token_.end() || ib == by_token_.end() || im == by_token_.end())
+    joined.assign(a);
+    joined += b;
+    const int32_t ia = by_token_.find(a, vocab_), ib = by_token_.find(b, vocab_),
+                  im = by_token_.find(joined, vocab_);
+    if (ia < 0 || ib < 0 || im < 0)
       throw Error(cat("BPE merge ", r, " ('", a, "' '", b, "') uses a token not in the vocab"));
-    merges_.emplace(key(ia->second, ib->second), Merge{static_cast<int32_t>(r), im->second});
+    merges_.insert(ia, ib, MergeMap::Merge{static_cast<int32_t>(r), im});
   }
 }
 
@@ -109,9 +165,9 @@ BpeModel& BpeModel::operator=(BpeModel&& o) noexcept {
 }
 
 std::optional<int32_t> BpeModel::find(std::string_view token) const {
-  auto it = by_token_.find(token);
-  if (it == by_token_.end()) return std::nullopt;
-  return it->second;
+  const int32_t id = by_token_.find(token, vocab_);
+  if (id < 0) return std::nullopt;
+  return id;
 }
 
 void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& syms) const {
@@ -128,9 +184,9 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& syms
   for (size_t i = 0; i < word.size();) {
     size_t len = utf8::sequence_length(word, i);
     if (len == 0) len = 1;
-    auto it = by_bytes_.find(word.substr(i, len));
-    if (it != by_bytes_.end()) {
-      syms.push_back(it->second);
+    const int32_t id = by_bytes_.find(word.substr(i, len), bytes_);
+    if (id >= 0) {
+      syms.push_back(id);
       last_unk = false;
     } else if (options_.byte_fallback) {
       for (size_t k = 0; k < len; ++k) {
@@ -169,8 +225,8 @@ void BpeModel::merge_symbols(std::vector<int32_t>& syms) const {
   auto push = [&](int l) {
     const int r = next[l];
     if (r < 0) return;
-    auto it = merges_.find(key(syms[l], syms[r]));
-    if (it != merges_.end()) heap.push({it->second.rank, l, syms[l], syms[r]});
+    if (const MergeMap::Merge* m = merges_.find(syms[l], syms[r]))
+      heap.push({m->rank, l, syms[l], syms[r]});
   };
   for (int i = 0; i + 1 < n; ++i) push(i);
   while (!heap.empty()) {
@@ -179,7 +235,7 @@ void BpeModel::merge_symbols(std::vector<int32_t>& syms) const {
     const int l = c.left;
     const int r = next[l];
     if (syms[l] != c.left_id || r < 0 || syms[r] != c.right_id) continue;  // stale
-    syms[l] = merges_.at(key(c.left_id, c.right_id)).id;
+    syms[l] = merges_.find(c.left_id, c.right_id)->id;
     syms[r] = -1;
     next[l] = next[r];
     if (next[r] >= 0) prev[next[r]] = l;
@@ -194,9 +250,9 @@ void BpeModel::merge_symbols(std::vector<int32_t>& syms) const {
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (options_.ignore_merges) {
-    auto it = by_bytes_.find(word);
-    if (it != by_bytes_.end()) {
-      out.push_back(it->second);
+    const int32_t id = by_bytes_.find(word, bytes_);
+    if (id >= 0) {
+      out.push_back(id);
       return;
     }
   }

@@ -6,6 +6,24 @@
 
 namespace ds {
 
+int parse_byte_token(std::string_view s) {
+  if (s.size() != 6 || s.compare(0, 3, "<0x") != 0 || s[5] != '>') return -1;
+  int v = 0;
+  for (size_t i = 3; i < 5; ++i) {
+    const char h = s[i];
+    v <<= 4;
+    if (h >= '0' && h <= '9')
+      v |= h - '0';
+    else if (h >= 'a' && h <= 'f')
+      v |= h - 'a' + 10;
+    else if (h >= 'A' && h <= 'F')
+      v |= h - 'A' + 10;
+    else
+      return -1;
+  }
+  return v;
+}
+
 Decoder Decoder::from_json(const nlohmann::json& j) {
   Decoder d;
   if (!j.is_null()) d.add_json(j);
@@ -70,9 +88,7 @@ std::string Decoder::apply(std::string_view token, bool first) const {
         break;
       }
       case Kind::kByteFallback:
-        if (s.size() == 6 && s.compare(0, 3, "<0x") == 0 && s[5] == '>') {
-          s = std::string(1, static_cast<char>(std::stoi(s.substr(3, 2), nullptr, 16)));
-        }
+        if (const int b = parse_byte_token(s); b >= 0) s = std::string(1, static_cast<char>(b));
         break;
       case Kind::kStrip:
         // Applied after Fuse in the files that use it, i.e. to the start of the whole text.

@@ -35,4 +35,7 @@ class Decoder {
   std::vector<Step> steps_;
 };
 
+/// The byte a byte-fallback token such as "<0x0A>" stands for, or -1.
+int parse_byte_token(std::string_view token);
+
 }  // namespace ds

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "tokenizer/json_scan.h"
 #include "tokenizer/utf8.h"
 
 namespace ds {
@@ -59,7 +60,11 @@ Tokenizer Tokenizer::from_model_dir(const std::string& dir_or_file) {
 
 Tokenizer Tokenizer::from_json_text(std::string_view json_text, const nlohmann::json& config,
                                     const std::string& origin) {
-  const nlohmann::json j = parse_json(json_text, origin);
+  // Fast path: a scanner reads the vocabulary and merges, nlohmann::json the small rest.
+  // Anything unusual falls back to parsing the whole file, which reports errors well.
+  ScannedModel scanned;
+  const bool fast = scan_bpe_model(json_text, scanned);
+  const nlohmann::json j = parse_json(fast ? std::string_view(scanned.rest) : json_text, origin);
   Tokenizer t;
   try {
     if (!j.is_object() || !j.contains("model"))
@@ -78,30 +83,40 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, const nlohmann::
     const bool byte_level = t.pre_tokenizer_.byte_level() ||
                             (dec.is_object() && dec.value("type", std::string()) == "ByteLevel");
 
-    // Vocabulary: token -> id.
-    const auto& vocab = m.at("vocab");
-    if (!vocab.is_object()) throw Error("model.vocab must be an object");
     std::vector<std::string> tokens;
-    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      const int64_t id = it.value().get<int64_t>();
-      if (id < 0 || id > (1 << 24))
-        throw Error(cat("model.vocab: bad id ", id, " for '", it.key(), "'"));
-      if (static_cast<size_t>(id) >= tokens.size()) tokens.resize(id + 1);
-      tokens[id] = it.key();
-    }
     std::vector<std::pair<std::string, std::string>> merges;
-    const auto& jm = m.at("merges");
-    merges.reserve(jm.size());
-    for (const auto& e : jm) {
-      if (e.is_string()) {
-        const std::string& s = e.get_ref<const std::string&>();
-        const size_t sp = s.find(' ', 1);
-        if (sp == std::string::npos) throw Error(cat("model.merges: bad entry '", s, "'"));
-        merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-      } else if (e.is_array() && e.size() == 2) {
-        merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
-      } else {
-        throw Error(cat("model.merges: bad entry ", e.dump()));
+    if (fast) {
+      tokens = std::move(scanned.vocab);
+      merges = std::move(scanned.merges);
+    } else {
+      const auto& vocab = m.at("vocab");
+      if (!vocab.is_object()) throw Error("model.vocab must be an object");
+      for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+        if (!it.value().is_number_integer())
+          throw Error(cat("model.vocab: id of '", it.key(), "' is not an integer"));
+        const int64_t id = it.value().get<int64_t>();
+        if (id < 0 || id > (1 << 24))
+          throw Error(cat("model.vocab: bad id ", id, " for '", it.key(), "'"));
+        if (static_cast<size_t>(id) >= tokens.size()) tokens.resize(id + 1);
+        if (!tokens[id].empty())
+          throw Error(cat("model.vocab: id ", id, " is given to both '", tokens[id], "' and '",
+                          it.key(), "'"));
+        tokens[id] = it.key();
+      }
+      const auto& jm = m.at("merges");
+      if (!jm.is_array()) throw Error("model.merges must be an array");
+      merges.reserve(jm.size());
+      for (const auto& e : jm) {
+        if (e.is_string()) {
+          const std::string& str = e.get_ref<const std::string&>();
+          const size_t sp = str.find(' ', 1);
+          if (sp == std::string::npos) throw Error(cat("model.merges: bad entry '", str, "'"));
+          merges.emplace_back(str.substr(0, sp), str.substr(sp + 1));
+        } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
+          merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
+        } else {
+          throw Error(cat("model.merges: bad entry ", e.dump()));
+        }
       }
     }
     BpeOptions opt;
@@ -110,8 +125,10 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, const nlohmann::
     opt.ignore_merges = m.value("ignore_merges", false);
     opt.fuse_unk = m.value("fuse_unk", false);
     if (m.contains("unk_token") && m.at("unk_token").is_string()) {
-      auto it = vocab.find(m.at("unk_token").get<std::string>());
-      if (it != vocab.end()) opt.unk_id = it.value().get<int32_t>();
+      const std::string unk = m.at("unk_token").get<std::string>();
+      for (size_t id = 0; id < tokens.size(); ++id)
+        if (tokens[id] == unk) opt.unk_id = static_cast<int32_t>(id);
+      if (!opt.unk_id) throw Error(cat("model.unk_token '", unk, "' is not in the vocab"));
     }
 
     // Added tokens: they may sit inside or beyond the model's vocabulary.
@@ -160,6 +177,10 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, const nlohmann::
     throw Error(cat(origin, ": ", e.what()));
   } catch (const nlohmann::json::exception& e) {
     throw Error(cat(origin, ": unexpected structure: ", e.what()));
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(cat(origin, ": ", e.what()));
   }
 
   if (auto b = config_token(config, "bos_token")) t.bos_id_ = t.token_id(*b);

@@ -6,7 +6,8 @@ loopcontrols, HF's tojson, raise_exception, strftime_now).
 Writes tests/data/tokenizer/chat-golden-conversations.json (the conversations by name) and
 tests/data/tokenizer/chat-golden.jsonl: one record per (template, conversation,
 add_generation_prompt, extra variables) with the rendered text, or "error" when jinja2
-raised (the C++ renderer must raise too).
+raised (the C++ renderer must raise too); and tests/data/tokenizer/jinja-snippets.jsonl,
+small templates that exercise one feature each.
 
 Run from the repository root: /usr/bin/python3 tools/tokgen/render_templates.py
 """
@@ -166,8 +167,96 @@ EXTRAS = {
 }
 
 
+# Small templates exercising one feature each; rendered with the same environment.
+SNIPPETS = [
+    ('{% if x %}a{% elif y %}b{% else %}c{% endif %}', {'x': 0, 'y': 1}),
+    ('{% for i in items %}{{ loop.index }}/{{ loop.length }}:{{ i }}{% if not loop.last %},{% endif %}{% endfor %}',
+     {'items': ['a', 'b', 'c']}),
+    ('{% for i in items %}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}'
+     '{{ loop.previtem }}{{ loop.nextitem }}{{ loop.cycle("x", "y") }};{% endfor %}', {'items': [1, 2, 3]}),
+    ('{% for i in [] %}x{% else %}empty{% endfor %}', {}),
+    ('{% for i in range(10) if i is odd %}{{ i }}{% endfor %}', {}),
+    ('{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}', {}),
+    ('{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}', {'d': {'b': 1, 'a': [1, 2]}}),
+    ('{% set x = 1 %}{% for i in range(3) %}{% set x = x + i %}{{ x }}{% endfor %}|{{ x }}', {}),
+    ('{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}', {}),
+    ('{% set a, b = 1, "two" %}{{ a }}{{ b }}', {}),
+    ('{% set block %}inner {{ 1 + 1 }}{% endset %}[{{ block }}]', {}),
+    ('{% macro greet(name, punct="!") %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet("Bo") }} {{ greet("Al", punct="?") }}', {}),
+    ('{% macro box() %}[{{ caller() }}]{% endmacro %}{% call box() %}body{% endcall %}', {}),
+    ('{% filter upper %}shout {{ x }}{% endfilter %}', {'x': 'it'}),
+    ('{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1.5 * 2 }} {{ 10 / 4 }}', {}),
+    ('{{ 0.1 + 0.2 }} {{ 1e20 }} {{ 1e-7 }} {{ 123456789.125 }} {{ 1.0 }} {{ -0.5 }} {{ 3.0e15 }} {{ 1e16 }} {{ 0.0001 }}', {}),
+    ('{{ "a" ~ 1 ~ none ~ true }} {{ [1, "b", none, false, 2.5] }} {{ {"k": "v\'s", "n": [1]} }}', {}),
+    ('{{ "abc"[1] }}{{ "héllo"[1:3] }}{{ "hello"[::-1] }}{{ [1,2,3,4][1:] }}{{ [1,2,3][-1] }}{{ "日本語"[-1] }}', {}),
+    ('{{ "x" in "xyz" }}{{ 2 in [1,2] }}{{ "k" in {"k":1} }}{{ 3 not in [1] }}', {}),
+    ('{{ "a b  c".split() }}{{ "a,b,,c".split(",") }}{{ "a,b,c".split(",", 1) }}{{ "a,b,c".rsplit(",", 1) }}', {}),
+    ('{{ "  x  ".strip() }}|{{ "xxhixx".strip("x") }}|{{ "  x".lstrip() }}|{{ "x  ".rstrip() }}|', {}),
+    ('{{ "hello".startswith("he") }}{{ "hello".endswith(("x", "lo")) }}{{ "aaa".replace("a", "b", 2) }}', {}),
+    ('{{ "Hello World".upper() }}{{ "Hello".lower() }}{{ "hello world".title() }}{{ "hELLO".capitalize() }}', {}),
+    ('{{ "  pad  " | trim }}|{{ [1,2,3] | length }}|{{ "日本" | length }}|{{ {"a":1} | length }}', {}),
+    ('{{ x | default("dflt") }}|{{ "" | default("e", true) }}|{{ none | default("n") }}', {}),
+    ('{{ [3,1,2] | sort | join(",") }}|{{ ["a","b"] | join }}|{{ [1,2] | first }}{{ [1,2] | last }}', {}),
+    ('{{ users | map(attribute="name") | join(", ") }}|{{ users | selectattr("admin") | map(attribute="name") | list }}',
+     {'users': [{'name': 'a', 'admin': True}, {'name': 'b', 'admin': False}]}),
+    ('{{ users | rejectattr("admin") | list | length }}{{ [1,0,2] | select | list }}{{ [1,2,3] | reject("odd") | list }}',
+     {'users': [{'name': 'a', 'admin': True}, {'name': 'b'}]}),
+    ('{{ d | tojson }}|{{ d | tojson(indent=2) }}|{{ s | tojson }}|{{ [] | tojson }}|{{ {} | tojson }}',
+     {'d': {'z': 1, 'a': [True, None, 1.5, 'ü'], 'n': {'x': {}}}, 's': 'é\n"<>&\x01\\'}),
+    ('{{ d.items() | list }}{{ (1,) }}{{ () }}{% for k, v in d | dictsort %}{{ k }}{{ v }}{% endfor %}', {'d': {'b': 2, 'a': 1}}),
+    ('{{ d | tojson(sort_keys=true) }}{{ d | dictsort }}{{ d.keys() | list }}{{ d.values() | list }}', {'d': {'b': 2, 'a': 1}}),
+    ('{{ d.get("a") }}{{ d.get("zz", "no") }}{{ d.get("zz") }}{{ d["a"] }}{{ d.a }}', {'d': {'a': 1}}),
+    ('{{ x is defined }}{{ y is defined }}{{ n is none }}{{ x is string }}{{ 1 is number }}{{ 1 is integer }}{{ 1.0 is float }}{{ x is not none }}',
+     {'x': 's', 'n': None}),
+    ('{{ [1] is iterable }}{{ {} is mapping }}{{ 4 is even }}{{ 9 is divisibleby 3 }}{{ 2 is eq 2 }}{{ none is sameas none }}', {}),
+    ('{{ "yes" if x else "no" }}{{ "only" if y }}|', {'x': 1}),
+    ('{{ not x and y or z }}{{ (1, 2) }}{{ 1 < 2 }}{{ "a" < "b" }}{{ [1,2] == [1,2] }}{{ 1 == 1.0 }}{{ true == 1 }}', {'x': 0, 'y': 0, 'z': 5}),
+    ('{{ "%s-%s" % (1, "a") }} {{ "x" * 3 }} {{ -x }} {{ [1] + [2] }}', {'x': 4}),
+    ('{{ 3.7 | int }}{{ "42" | int }}{{ "x" | int }}{{ 2 | float }}{{ -3 | abs }}{{ 2.567 | round(2) }}{{ [1,2,3] | sum }}{{ [3,1] | max }}{{ [3,1] | min }}', {}),
+    ('{{ "a\nb\n\nc" | indent(2) }}|{{ "a\nb" | indent(4, true) }}', {}),
+    ('{{ ["b","a","b"] | unique | list }}{{ "abc" | list }}{{ [1,2,3] | reverse | list }}{{ "abc" | reverse }}{{ [1,2,3,4,5] | batch(2) | list }}', {}),
+    ('{{ "a-b-c".find("b") }}{{ "abcabc".count("b") }}{{ "x".join(["1","2"]) }}{{ "12".isdigit() }}{{ "a\nb".splitlines() }}', {}),
+    ('{# comment #}a  {#- trimmed -#}  b', {}),
+    ('  {% if true %}\n    x\n  {% endif %}\ny', {}),
+    ('{%- if true -%}\n   a   \n{%- endif -%}\n  b', {}),
+    ('{{- " a " -}}  {{ "b" }}\n{%+ if true %}c{% endif +%}\nd', {}),
+    ('{% raw %}{{ not rendered }}{% endraw %}', {}),
+    ('line1\r\nline2\n', {}),
+    ('{{ messages[0]["content"] }}{{ messages[0].content }}{{ messages[1] is defined }}', {'messages': [{'content': 'hi'}]}),
+    ('{{ raise_exception("bad role") }}', {}),
+    ('{{ x.y }}', {}),
+    ('{{ "a" + 1 }}', {}),
+    ('{{ 1 / 0 }}', {}),
+    ('{{ [1,2] | nonexistentfilter }}', {}),
+    ('{% for x in none %}{% endfor %}', {}),
+    ('{% if %}{% endif %}', {}),
+    ('{% if true %}unclosed', {}),
+    ('{{ 1 + }}', {}),
+    ('{% endfor %}', {}),
+    ('{% set d = {} %}{% set d.x = 1 %}', {}),
+    ('{% set ns = namespace(a=1) %}{% set ns.b = 2 %}{{ ns.a }}{{ ns.b }}', {}),
+    ('{{ "\\u00e9\\x41\\t|" }}{{ \'single "q"\' }}', {}),
+    ('{{ none }}{{ true }}{{ false }}{{ 1 }}{{ -0.0 }}{{ x }}|{{ [none, true] }}', {}),
+    ('{{ "a" if x is defined and x else "b" }}{{ (x or "fallback") | upper }}', {}),
+    ('{% for m in messages %}{% if m.role == "user" %}U:{{ m.content | trim }}{% elif m.role == "assistant" %}A:{{ m.content }}{% endif %}\n{% endfor %}',
+     {'messages': [{'role': 'user', 'content': ' hi '}, {'role': 'assistant', 'content': 'yo'}]}),
+]
+
+
+def render_snippets(env):
+    with open(os.path.join(DATA, 'jinja-snippets.jsonl'), 'w', encoding='utf-8') as out:
+        for src, ctx in SNIPPETS:
+            rec = {'template': src, 'context': ctx}
+            try:
+                rec['text'] = env.from_string(src).render(**ctx)
+            except Exception as e:  # parse and render errors alike
+                rec['error'] = '%s: %s' % (type(e).__name__, e)
+            out.write(json.dumps(rec, ensure_ascii=False) + '\n')
+
+
 def main():
     env = make_env()
+    render_snippets(env)
     with open(os.path.join(DATA, 'chat-golden-conversations.json'), 'w', encoding='utf-8') as f:
         json.dump(CONVERSATIONS, f, ensure_ascii=False, indent=1)
         f.write('\n')

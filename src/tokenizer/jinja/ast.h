@@ -21,7 +21,8 @@ struct Expr {
   enum class Kind {
     kLiteral,  // value
     kName,     // name
-    kList,     // args: items (also tuples)
+    kList,     // args: items
+    kTuple,    // args: items
     kDict,     // args: key0, value0, key1, value1, ...
     kGetAttr,  // args[0].name
     kGetItem,  // args[0][args[1]]

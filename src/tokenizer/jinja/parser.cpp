@@ -636,7 +636,7 @@ class Parser {
     const int line = peek().line;
     ExprPtr first = parse_expr();
     if (!at_op(",")) return first;
-    auto t = make(Expr::Kind::kList, line);
+    auto t = make(Expr::Kind::kTuple, line);
     t->args.push_back(std::move(first));
     while (at_op(",")) {
       ++i_;
@@ -791,7 +791,11 @@ class Parser {
       }
       case Token::Type::kFloat: {
         auto e = make(Expr::Kind::kLiteral, t.line);
-        e->value = Value(std::stod(t.value));
+        try {
+          e->value = Value(std::stod(t.value));
+        } catch (const std::exception&) {
+          fail(t.line, cat("float literal out of range: ", t.value));
+        }
         ++i_;
         return e;
       }
@@ -814,11 +818,11 @@ class Parser {
           ++i_;
           if (at_op(")")) {
             ++i_;
-            return make(Expr::Kind::kList, t.line);
+            return make(Expr::Kind::kTuple, t.line);
           }
           ExprPtr e = parse_expr();
           if (at_op(",")) {
-            auto tup = make(Expr::Kind::kList, t.line);
+            auto tup = make(Expr::Kind::kTuple, t.line);
             tup->args.push_back(std::move(e));
             while (at_op(",")) {
               ++i_;
@@ -885,7 +889,11 @@ class Parser {
           auto g = make(Expr::Kind::kGetItem, line);
           g->args.push_back(std::move(node));
           auto idx = make(Expr::Kind::kLiteral, line);
-          idx->value = Value(static_cast<int64_t>(std::stoll(next().value)));
+          try {
+            idx->value = Value(static_cast<int64_t>(std::stoll(next().value)));
+          } catch (const std::exception&) {
+            fail(line, "index out of range");
+          }
           g->args.push_back(std::move(idx));
           node = std::move(g);
           continue;

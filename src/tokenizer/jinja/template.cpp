@@ -209,16 +209,15 @@ std::vector<int64_t> slice_indices(int64_t n, const Value& start, const Value& s
                                    const Value& step_v) {
   const int64_t step = step_v.is_none() || step_v.is_undefined() ? 1 : step_v.as_int();
   if (step == 0) throw Error("slice step cannot be zero");
-  auto norm = [&](const Value& v, int64_t dflt, bool is_start) {
+  auto norm = [&](const Value& v, int64_t dflt) {
     if (v.is_none() || v.is_undefined()) return dflt;
     int64_t i = v.as_int();
     if (i < 0) i += n;
     if (step > 0) return std::clamp<int64_t>(i, 0, n);
-    (void)is_start;
     return std::clamp<int64_t>(i, -1, n - 1);
   };
-  const int64_t b = norm(start, step > 0 ? 0 : n - 1, true);
-  const int64_t e = norm(stop, step > 0 ? n : -1, false);
+  const int64_t b = norm(start, step > 0 ? 0 : n - 1);
+  const int64_t e = norm(stop, step > 0 ? n : -1);
   std::vector<int64_t> idx;
   if (step > 0)
     for (int64_t i = b; i < e; i += step) idx.push_back(i);
@@ -305,7 +304,7 @@ class Interp {
       if (f != (*it)->end()) return f->second;
     }
     if (const Value* v = ctx_.find(name)) return *v;
-    if (Value b = builtin(name, line); !b.is_undefined()) return b;
+    if (Value b = builtin(name); !b.is_undefined()) return b;
     return Value::undefined(name);
   }
   void assign(const std::string& name, Value v) { (*scopes_.back())[name] = std::move(v); }
@@ -519,10 +518,12 @@ class Interp {
         return e.value;
       case Expr::Kind::kName:
         return lookup(e.name, e.line);
-      case Expr::Kind::kList: {
+      case Expr::Kind::kList:
+      case Expr::Kind::kTuple: {
         List l;
         for (const auto& x : e.args) l.push_back(eval(*x));
-        return Value::list(std::move(l));
+        return e.kind == Expr::Kind::kTuple ? Value::tuple(std::move(l))
+                                            : Value::list(std::move(l));
       }
       case Expr::Kind::kDict: {
         Value d = Value::dict();
@@ -682,7 +683,7 @@ class Interp {
     }
     if (op == "%" && l.is_string()) {
       // printf-style formatting with %s only.
-      const List args = r.is_list() ? r.as_list() : List{r};
+      const List args = r.is_tuple() ? r.as_list() : List{r};
       std::string s;
       size_t next = 0;
       const std::string& f = l.as_string();
@@ -751,12 +752,12 @@ class Interp {
     if (obj.is_dict()) {
       if (key.is_string()) {
         if (const Value* v = obj.find(key.as_string())) return *v;
-        return method(obj, key.as_string(), line, true);
+        return method(obj, key.as_string());
       }
       return Value::undefined();
     }
     if (obj.is_list() || obj.is_string()) {
-      if (key.is_string()) return method(obj, key.as_string(), line, true);
+      if (key.is_string()) return method(obj, key.as_string());
       if (!key.is_int()) fail(line, cat("indices must be integers, not ", key.type_name()));
       int64_t i = key.as_int();
       if (obj.is_list()) {
@@ -777,7 +778,7 @@ class Interp {
   Value get_attr(const Value& obj, const std::string& name, int line) {
     require_defined(obj, line);
     // jinja2 tries the attribute first (methods), then the item.
-    Value m = method(obj, name, line, false);
+    Value m = method(obj, name);
     if (!m.is_undefined()) return m;
     if (obj.is_dict())
       if (const Value* v = obj.find(name)) return *v;
@@ -785,8 +786,7 @@ class Interp {
   }
 
   // Bound methods of str, dict and list.
-  Value method(const Value& obj, const std::string& name, int line, bool quiet) {
-    (void)quiet;
+  Value method(const Value& obj, const std::string& name) {
     auto fn = [&](auto body) { return Value::function(name, body); };
     if (obj.is_string()) {
       const std::string s = obj.as_string();
@@ -897,7 +897,7 @@ class Interp {
       if (name == "items")
         return fn([d](const Args&) {
           List l;
-          for (const auto& [k, v] : d.as_dict()) l.push_back(Value::list({Value(k), v}));
+          for (const auto& [k, v] : d.as_dict()) l.push_back(Value::tuple({Value(k), v}));
           return Value::list(std::move(l));
         });
       if (name == "keys") return fn([d](const Args&) { return to_list(d, 0); });
@@ -938,14 +938,12 @@ class Interp {
           return Value(first);
         });
     }
-    (void)line;
     return Value::undefined(name);
   }
 
   // ---- builtins -----------------------------------------------------------------------
 
-  Value builtin(const std::string& name, int line) {
-    (void)line;
+  Value builtin(const std::string& name) {
     if (name == "range")
       return Value::function(name, [this](const Args& a) {
         int64_t start = 0, stop, stepv = 1;
@@ -1051,7 +1049,8 @@ class Interp {
       size_t q = path.find('.', p);
       if (q == std::string::npos) q = path.size();
       const std::string part = path.substr(p, q - p);
-      const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
+      const bool numeric =
+          !part.empty() && part.size() < 18 && std::all_of(part.begin(), part.end(), ::isdigit);
       cur = numeric
                 ? get_item(cur, Value(static_cast<int64_t>(std::stoll(part))), line)
                 : (cur.is_dict() ? get_item(cur, Value(part), line) : get_attr(cur, part, line));
@@ -1169,11 +1168,11 @@ class Interp {
     if (name == "items") {
       if (v.is_undefined()) return Value::list();
       if (!v.is_dict()) throw Error("items expects a mapping");
-      return method(v, "items", line, false).as_function()(Args{});
+      return method(v, "items").as_function()(Args{});
     }
     if (name == "dictsort") {
       if (!v.is_dict()) throw Error("dictsort expects a mapping");
-      List l = method(v, "items", line, false).as_function()(Args{}).as_list();
+      List l = method(v, "items").as_function()(Args{}).as_list();
       std::stable_sort(l.begin(), l.end(), [&](const Value& x, const Value& y) {
         return compare(x.as_list()[0], y.as_list()[0], line) < 0;
       });
@@ -1340,7 +1339,15 @@ class Interp {
 
 Template::Template(const std::string& source) {
   auto p = std::make_shared<Program>();
-  p->body = parse(source);
+  try {
+    p->body = parse(source);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(cat("chat template: ", e.what()));
+  }
   program_ = std::move(p);
 }
 
@@ -1351,7 +1358,16 @@ Template& Template::operator=(Template&&) noexcept = default;
 std::string Template::render(const Value& context, const Limits& limits) const {
   if (!context.is_dict()) throw Error("chat template: the context must be a dict");
   Interp interp(context, limits);
-  return interp.run(program_->body);
+  try {
+    return interp.run(program_->body);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    // A builtin given too few arguments, and the like.
+    throw Error(cat("chat template: ", e.what()));
+  }
 }
 
 }  // namespace ds::jinja

@@ -27,10 +27,29 @@ Value Value::none() {
   return v;
 }
 
+namespace {
+
+template <typename Items, typename Get>
+int nested_depth(const Items& items, Get get) {
+  int d = 0;
+  for (const auto& it : items) d = std::max(d, get(it).depth());
+  if (d + 1 > kMaxDepth) throw Error("chat template: value nested too deeply");
+  return d + 1;
+}
+
+}  // namespace
+
 Value Value::list(List items) {
   Value v;
   v.type_ = Type::kList;
+  v.depth_ = nested_depth(items, [](const Value& x) -> const Value& { return x; });
   v.list_ = std::make_shared<List>(std::move(items));
+  return v;
+}
+
+Value Value::tuple(List items) {
+  Value v = list(std::move(items));
+  v.namespace_ = true;
   return v;
 }
 
@@ -38,6 +57,7 @@ Value Value::dict(Dict items, bool is_namespace) {
   Value v;
   v.type_ = Type::kDict;
   v.namespace_ = is_namespace;
+  v.depth_ = nested_depth(items, [](const auto& kv) -> const Value& { return kv.second; });
   v.dict_ = std::make_shared<Dict>(std::move(items));
   return v;
 }
@@ -50,7 +70,8 @@ Value Value::function(std::string name, Function fn) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
+Value Value::from_json(const nlohmann::ordered_json& j, int depth) {
+  if (depth > kMaxDepth) throw Error("chat template: JSON input nested too deeply");
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null:
       return none();
@@ -67,7 +88,7 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::array: {
       List l;
       l.reserve(j.size());
-      for (const auto& e : j) l.push_back(from_json(e));
+      for (const auto& e : j) l.push_back(from_json(e, depth + 1));
       return list(std::move(l));
     }
     case nlohmann::ordered_json::value_t::object: {
@@ -230,7 +251,7 @@ void json_string(const std::string& s, std::string& out) {
 }
 
 void to_json_impl(const Value& v, int indent, bool sort_keys, int depth, std::string& out) {
-  if (depth > 512) throw Error("tojson: value nested too deeply");
+  if (depth > kMaxDepth) throw Error("tojson: value nested too deeply");
   const std::string nl = indent >= 0 ? "\n" + std::string((depth + 1) * indent, ' ') : "";
   const std::string nl_end = indent >= 0 ? "\n" + std::string(depth * indent, ' ') : "";
   const char* item_sep = indent >= 0 ? "," : ", ";
@@ -296,24 +317,26 @@ void to_json_impl(const Value& v, int indent, bool sort_keys, int depth, std::st
 
 }  // namespace
 
-std::string Value::repr() const {
+std::string Value::repr(int depth) const {
+  if (depth > kMaxDepth) throw Error("value nested too deeply to print");
   switch (type_) {
     case Type::kString:
       return py_string_repr(str_);
     case Type::kList: {
-      std::string out = "[";
+      std::string out = namespace_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
         if (i) out += ", ";
-        out += (*list_)[i].repr();
+        out += (*list_)[i].repr(depth + 1);
       }
-      return out + "]";
+      if (namespace_ && list_->size() == 1) out += ",";
+      return out + (namespace_ ? ")" : "]");
     }
     case Type::kDict: {
       if (namespace_) return "<Namespace>";
       std::string out = "{";
       for (size_t i = 0; i < dict_->size(); ++i) {
         if (i) out += ", ";
-        out += py_string_repr((*dict_)[i].first) + ": " + (*dict_)[i].second.repr();
+        out += py_string_repr((*dict_)[i].first) + ": " + (*dict_)[i].second.repr(depth + 1);
       }
       return out + "}";
     }
@@ -364,6 +387,7 @@ const Value* Value::find(std::string_view key) const {
 }
 
 void Value::set(const std::string& key, Value v) const {
+  if (v.depth_ + 1 > kMaxDepth) throw Error("chat template: value nested too deeply");
   for (auto& kv : *dict_)
     if (kv.first == key) {
       kv.second = std::move(v);
@@ -372,7 +396,8 @@ void Value::set(const std::string& key, Value v) const {
   dict_->emplace_back(key, std::move(v));
 }
 
-bool equal(const Value& a, const Value& b) {
+bool equal(const Value& a, const Value& b, int depth) {
+  if (depth > kMaxDepth) throw Error("values nested too deeply to compare");
   if (a.is_number() && b.is_number()) {
     if (a.type() == Value::Type::kFloat || b.type() == Value::Type::kFloat)
       return a.as_float() == b.as_float();
@@ -389,7 +414,7 @@ bool equal(const Value& a, const Value& b) {
       const List &x = a.as_list(), &y = b.as_list();
       if (x.size() != y.size()) return false;
       for (size_t i = 0; i < x.size(); ++i)
-        if (!equal(x[i], y[i])) return false;
+        if (!equal(x[i], y[i], depth + 1)) return false;
       return true;
     }
     case Value::Type::kDict: {
@@ -399,7 +424,7 @@ bool equal(const Value& a, const Value& b) {
       if (x.size() != y.size()) return false;
       for (const auto& [k, v] : x) {
         const Value* o = b.find(k);
-        if (!o || !equal(v, *o)) return false;
+        if (!o || !equal(v, *o, depth + 1)) return false;
       }
       return true;
     }
