@@ -470,11 +470,13 @@ void Scheduler::finish(Slot& s, const std::string& reason) {
   u.completion = s.n_gen;
   u.reasoning = s.n_reasoning;
   u.cached = s.n_cached;
-  s.job.state->finish(why, std::move(calls), u);
+  // The slot is free before the client hears of the end.
+  std::shared_ptr<RequestState> state = std::move(s.job.state);
   s.job = Job{};
   s.phase = Slot::Phase::kIdle;
   --active_;
   metrics_.active_slots = active_.load();
+  state->finish(why, std::move(calls), u);
 }
 
 }  // namespace ds::server

@@ -13,14 +13,14 @@ if(DSINFER_NODE AND DSINFER_NPM)
     COMMAND ${DSINFER_NODE} --test --test-concurrency=1 server.test.mjs
     WORKING_DIRECTORY ${DSINFER_OPENAI_CLIENT})
   set_tests_properties(e2e.server PROPERTIES FIXTURES_REQUIRED openai_client LABELS "e2e"
-    TIMEOUT 600 ENVIRONMENT "DSINFER=$<TARGET_FILE:dsinfer>")
+    TIMEOUT 600 ENVIRONMENT "DSINFER=$<TARGET_FILE:dsinfer>;DSINFER_PYTHON=${DSINFER_PYTHON}")
 
   # 60 s soak: 8 clients with valid, over-length and malformed requests (not in the default run).
   add_test(NAME e2e.server_soak
     COMMAND ${DSINFER_NODE} soak.mjs --seconds 60
     WORKING_DIRECTORY ${DSINFER_OPENAI_CLIENT})
   set_tests_properties(e2e.server_soak PROPERTIES FIXTURES_REQUIRED openai_client
-    LABELS "e2e;slow" TIMEOUT 400 ENVIRONMENT "DSINFER=$<TARGET_FILE:dsinfer>")
+    LABELS "e2e;slow" TIMEOUT 400 ENVIRONMENT "DSINFER=$<TARGET_FILE:dsinfer>;DSINFER_PYTHON=${DSINFER_PYTHON}")
 else()
   message(STATUS "dsinfer: node/npm not found, the server e2e tests are skipped")
 endif()

@@ -6,12 +6,15 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+// The interpreter with numpy (CMake passes ${DSINFER_PYTHON}; Debian's by default).
+const PYTHON = process.env.DSINFER_PYTHON || (fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
 /// Writes a v3-tiny model (vocab 129280) with the V3 tokenizer and the V3 or R1 template.
 export function makeModel(dir, template = "v3", extra = []) {
   if (!fs.existsSync(path.join(dir, "model.safetensors"))) {
-    execFileSync("python3", [path.join(ROOT, "tools/testmodel/make_model.py"), "--preset", "v3-tiny",
+    execFileSync(PYTHON, [path.join(ROOT, "tools/testmodel/make_model.py"), "--preset", "v3-tiny",
       "--out", dir, "--set", "vocab_size=129280", ...extra], { stdio: "pipe" });
   }
   const tok = path.join(ROOT, "tests/data/tokenizer");
