@@ -72,7 +72,7 @@ console.log(`median ratio ${median(ratios).toFixed(2)}x`);
 
 // (2) Prefix cache: a long shared system prompt; cold vs cached time to first token.
 const srv2 = await startServer(DSINFER, ["-m", model, "--parallel", "2", "--ctx-size", "2048"]);
-const system = Array.from({ length: 300 }, (_, i) => `rule ${i}: be precise.`).join(" ");
+const system = Array.from({ length: 150 }, (_, i) => `rule ${i}: be precise.`).join(" ");
 const ask = (q) => [{ role: "system", content: system }, { role: "user", content: q }];
 await stream(srv2.url, [{ role: "user", content: "warm up" }], 2);
 const pc = [];

@@ -57,6 +57,7 @@ void RequestState::push(Delta d) {
 void RequestState::finish(std::string reason, std::vector<ToolCall> calls, Usage u) {
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (done_) return;  // already failed
     finish_reason = std::move(reason);
     tool_calls = std::move(calls);
     usage = u;
@@ -338,6 +339,9 @@ void Scheduler::step() {
     const GenRequest& r = s.job.req;
     for (const auto& [id, bias] : r.logit_bias)
       if (id >= 0 && id < V) lg[id] += bias;
+    // Rows past the tokenizer's vocabulary (padding of the embedding) are never text.
+    for (int64_t id = tok_.vocab_size(); id < V; ++id)
+      lg[id] = -std::numeric_limits<float>::infinity();
     for (int32_t id : stop_ids_)  // end-of-sequence only once a constrained output is complete
       if (s.constraint.active() && id >= 0 && id < V) lg[id] = -std::numeric_limits<float>::infinity();
     const int64_t left = r.max_tokens - s.n_gen;
@@ -346,9 +350,14 @@ void Scheduler::step() {
       continue;
     }
     if (r.top_logprobs >= 0) s.raw.assign(lg, lg + V);
-    const auto forced = s.constraint.forced();
-    const int32_t tok = forced ? *forced : s.sampler->sample(lg, V);
-    on_token(s, tok, r.top_logprobs >= 0 ? s.raw.data() : nullptr);
+    try {
+      const auto forced = s.constraint.forced();
+      const int32_t tok = forced ? *forced : s.sampler->sample(lg, V);
+      on_token(s, tok, r.top_logprobs >= 0 ? s.raw.data() : nullptr);
+    } catch (const std::exception& e) {  // a bad request must not take the server down
+      s.job.state->fail(cat("generation failed: ", e.what()));
+      finish(s, "cancelled");  // frees the slot; the failure above is what the client sees
+    }
   }
 }
 
