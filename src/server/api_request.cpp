@@ -68,7 +68,8 @@ json content_text(const json& c, const std::string& param, bool allow_null) {
       const json& p = c[i];
       if (!p.is_object() || p.value("type", "") != "text" || !p.contains("text") ||
           !p["text"].is_string())
-        bad(cat(param, "[", i, "]"), "only text content parts ({\"type\": \"text\", \"text\": …}) are supported");
+        bad(cat(param, "[", i, "]"),
+            "only text content parts ({\"type\": \"text\", \"text\": …}) are supported");
       s += p["text"].get<std::string>();
     }
     return s;
@@ -78,8 +79,7 @@ json content_text(const json& c, const std::string& param, bool allow_null) {
 
 std::string tools_system_prompt(const json& tools) {
   // The wording of DeepSeek-V3.1's template, for templates that do not print tools.
-  std::string s =
-      "## Tools\nYou have access to the following tools:\n";
+  std::string s = "## Tools\nYou have access to the following tools:\n";
   for (const json& t : tools) {
     const json& f = t["function"];
     s += "\n### " + f.value("name", "") + "\nDescription: " + f.value("description", "") +
@@ -109,8 +109,7 @@ void check_tools(const json& tools) {
 
 }  // namespace
 
-RequestBuilder::RequestBuilder(const Tokenizer& tok, const ChatTemplate& tmpl,
-                               RequestLimits limits)
+RequestBuilder::RequestBuilder(const Tokenizer& tok, const ChatTemplate& tmpl, RequestLimits limits)
     : tok_(tok),
       tmpl_(tmpl),
       limits_(limits),
@@ -136,8 +135,8 @@ std::string RequestBuilder::render_chat(const json& messages, const json& tools)
                            m["tool_calls"].is_array() && !m["tool_calls"].empty();
     if (!m.contains("content") && !has_calls)
       bad(p + ".content", cat("'", p, ".content' is missing"));
-    json content = content_text(m.contains("content") ? m["content"] : json(), p + ".content",
-                                has_calls);
+    json content =
+        content_text(m.contains("content") ? m["content"] : json(), p + ".content", has_calls);
     if (has_calls) {
       // DeepSeek's templates print tool calls only for an assistant turn without content.
       if (content.is_string() && content.get<std::string>().empty()) content = nullptr;
@@ -191,7 +190,8 @@ void RequestBuilder::sampling(const json& body, ApiRequest& r) const {
   s.repetition_penalty = float(number(body, "repetition_penalty", 1.0, 0.0, 10.0));
   s.penalty_last_n = -1;  // OpenAI's penalties count the whole output
   if (const json* v = field(body, "seed")) {
-    if (!v->is_number_integer() && !v->is_number_unsigned()) bad("seed", "'seed' must be an integer");
+    if (!v->is_number_integer() && !v->is_number_unsigned())
+      bad("seed", "'seed' must be an integer");
     s.seed = v->is_number_unsigned() ? v->get<uint64_t>() : uint64_t(v->get<int64_t>());
   } else {
     static std::atomic<uint64_t> counter{0x5eed};
@@ -267,7 +267,8 @@ ApiRequest RequestBuilder::chat(const json& body) const {
       if (v == "none") {
         tools_on = false;
       } else if (v == "required") {
-        if (tools.is_null()) bad("tool_choice", "'tool_choice' is 'required' but no tools are given");
+        if (tools.is_null())
+          bad("tool_choice", "'tool_choice' is 'required' but no tools are given");
         for (const json& t : tools) forced_names.push_back(t["function"]["name"]);
       } else if (v != "auto") {
         bad("tool_choice", "'tool_choice' must be none, auto, required or a function");
@@ -278,7 +279,8 @@ ApiRequest RequestBuilder::chat(const json& body) const {
       bool known = false;
       if (!tools.is_null())
         for (const json& t : tools) known |= t["function"]["name"] == name;
-      if (!known) bad("tool_choice", cat("'tool_choice' names '", name, "', which is not in 'tools'"));
+      if (!known)
+        bad("tool_choice", cat("'tool_choice' names '", name, "', which is not in 'tools'"));
       forced_names.push_back(name);
     } else {
       bad("tool_choice", "'tool_choice' must be none, auto, required or a function");
@@ -307,7 +309,8 @@ ApiRequest RequestBuilder::chat(const json& body) const {
     if (t == "json_object" || t == "json_schema")
       json_mode = true;
     else if (t != "text")
-      bad("response_format.type", "'response_format.type' must be text, json_object or json_schema");
+      bad("response_format.type",
+          "'response_format.type' must be text, json_object or json_schema");
   }
   // Constrained outputs skip the thinking the template opened: they must start at once.
   std::vector<Segment> segs;

@@ -26,8 +26,8 @@ struct ApiRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;
-  std::string model;           // as the client named it
-  std::string prompt_text;     // the rendered prompt
+  std::string model;        // as the client named it
+  std::string prompt_text;  // the rendered prompt
 };
 
 class RequestBuilder {

@@ -157,8 +157,8 @@ void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& 
   reply->id = (chat ? "chatcmpl-" : "cmpl-") + random_hex(24);
   reply->state = sched.submit(reply->req.gen);
   if (!reply->state)
-    throw ApiError(503, "the server is busy (request queue full) or shutting down",
-                   "server_error", "", "server_overloaded");
+    throw ApiError(503, "the server is busy (request queue full) or shutting down", "server_error",
+                   "", "server_overloaded");
   ++metrics.open_requests;
   auto release = [this, reply](bool success) {
     if (!success) reply->state->cancelled = true;  // the client went away
@@ -183,10 +183,14 @@ void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& 
           auto chunk = [&](json delta, json finish, json logprobs) {
             json choice;
             if (r.chat) {
-              choice = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", logprobs},
+              choice = {{"index", 0},
+                        {"delta", std::move(delta)},
+                        {"logprobs", logprobs},
                         {"finish_reason", finish}};
             } else {
-              choice = {{"index", 0}, {"text", delta.value("content", "")}, {"logprobs", logprobs},
+              choice = {{"index", 0},
+                        {"text", delta.value("content", "")},
+                        {"logprobs", logprobs},
                         {"finish_reason", finish}};
             }
             return json{{"id", r.id},
@@ -296,7 +300,8 @@ void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& 
           if (r.chat) {
             if (r.req.logprobs) lp = {{"content", logprobs_chat(r.logprobs)}};
             json msg = {{"role", "assistant"}};
-            msg["content"] = (st.tool_calls.empty() || !r.content.empty()) ? json(r.content) : json();
+            msg["content"] =
+                (st.tool_calls.empty() || !r.content.empty()) ? json(r.content) : json();
             if (r.req.gen.split_reasoning && (!r.reasoning.empty() || r.req.gen.opens_reasoning))
               msg["reasoning_content"] = r.reasoning;
             if (!st.tool_calls.empty()) {
@@ -307,11 +312,15 @@ void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& 
                                  {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
               msg["tool_calls"] = calls;
             }
-            choice = {{"index", 0}, {"message", msg}, {"logprobs", lp},
+            choice = {{"index", 0},
+                      {"message", msg},
+                      {"logprobs", lp},
                       {"finish_reason", st.finish_reason}};
           } else {
             if (r.req.logprobs) lp = logprobs_completion(r.logprobs);
-            choice = {{"index", 0}, {"text", r.content}, {"logprobs", lp},
+            choice = {{"index", 0},
+                      {"text", r.content},
+                      {"logprobs", lp},
                       {"finish_reason", st.finish_reason}};
           }
           out = {{"id", r.id},
@@ -360,13 +369,14 @@ void HttpServer::Impl::routes() {
       metrics.count_request(route, res.status);
     };
   };
-  svr.Post("/v1/chat/completions",
-           guarded("/v1/chat/completions", [this](const auto& q, auto& r) { generate(q, r, true); }));
+  svr.Post("/v1/chat/completions", guarded("/v1/chat/completions", [this](const auto& q, auto& r) {
+             generate(q, r, true);
+           }));
   svr.Post("/v1/completions",
            guarded("/v1/completions", [this](const auto& q, auto& r) { generate(q, r, false); }));
   auto models = [this](const httplib::Request&, httplib::Response& res) {
-    json m = {{"id", opts.model_name}, {"object", "model"}, {"created", 0},
-              {"owned_by", "dsinfer"}};
+    json m = {
+        {"id", opts.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "dsinfer"}};
     res.set_content(dump({{"object", "list"}, {"data", json::array({m})}}), "application/json");
   };
   svr.Get("/v1/models", guarded("/v1/models", models));
@@ -428,7 +438,9 @@ int HttpServer::bind() {
   return s.opts.port;
 }
 
-void HttpServer::serve() { impl_->svr.listen_after_bind(); }
+void HttpServer::serve() {
+  impl_->svr.listen_after_bind();
+}
 
 void HttpServer::shutdown() {
   Impl& s = *impl_;

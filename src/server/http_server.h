@@ -18,19 +18,19 @@ namespace ds::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;             // 0: any free port
-  std::string api_key;         // non-empty: every /v1 route needs "Authorization: Bearer KEY"
-  std::string model_name;      // listed by /v1/models
+  int port = 8080;         // 0: any free port
+  std::string api_key;     // non-empty: every /v1 route needs "Authorization: Bearer KEY"
+  std::string model_name;  // listed by /v1/models
   size_t max_body_bytes = size_t(8) << 20;
-  int max_connections = 64;    // concurrent HTTP requests; more get 503
-  double drain_seconds = 30;   // on shutdown, running requests get this long to finish
+  int max_connections = 64;   // concurrent HTTP requests; more get 503
+  double drain_seconds = 30;  // on shutdown, running requests get this long to finish
 };
 
 class HttpServer {
  public:
   /// References must outlive the server. Starts the scheduler's thread.
-  HttpServer(const Model& model, const Tokenizer& tok, const ChatTemplate& tmpl,
-             ServerOptions opts, SchedulerOptions sched, RequestLimits limits);
+  HttpServer(const Model& model, const Tokenizer& tok, const ChatTemplate& tmpl, ServerOptions opts,
+             SchedulerOptions sched, RequestLimits limits);
   ~HttpServer();
 
   /// Binds the listening socket; returns the port. Throws ds::Error when it cannot.

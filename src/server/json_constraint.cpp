@@ -7,8 +7,12 @@ namespace {
 constexpr const char* kLiterals[3] = {"true", "false", "null"};
 constexpr uint8_t kLiteralLen[3] = {4, 5, 4};
 
-bool is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+bool is_ws(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+bool is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
 bool is_hex(unsigned char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -49,15 +53,23 @@ bool JsonState::close(bool object) {
 
 bool JsonState::start_value(unsigned char c) {
   switch (c) {
-    case '{': return push(true);
-    case '[': return push(false);
+    case '{':
+      return push(true);
+    case '[':
+      return push(false);
     case '"':
       lex_ = Lex::kString;
       string_is_key_ = false;
       return true;
-    case '-': lex_ = Lex::kNumMinus; return true;
-    case '0': lex_ = Lex::kNumZero; return true;
-    case 't': case 'f': case 'n':
+    case '-':
+      lex_ = Lex::kNumMinus;
+      return true;
+    case '0':
+      lex_ = Lex::kNumZero;
+      return true;
+    case 't':
+    case 'f':
+    case 'n':
       literal_ = c == 't' ? 0 : c == 'f' ? 1 : 2;
       literal_pos_ = 1;
       lex_ = Lex::kLiteral;
@@ -125,10 +137,14 @@ bool JsonState::feed_byte(unsigned char c) {
       }
       if (c < 0x20) return false;  // control characters must be escaped
       if (c < 0x80) return true;
-      if (c >= 0xC2 && c <= 0xDF) utf8_left_ = 1;
-      else if (c >= 0xE0 && c <= 0xEF) utf8_left_ = 2;
-      else if (c >= 0xF0 && c <= 0xF4) utf8_left_ = 3;
-      else return false;
+      if (c >= 0xC2 && c <= 0xDF)
+        utf8_left_ = 1;
+      else if (c >= 0xE0 && c <= 0xEF)
+        utf8_left_ = 2;
+      else if (c >= 0xF0 && c <= 0xF4)
+        utf8_left_ = 3;
+      else
+        return false;
       return true;
     case Lex::kEscape:
       if (c == 'u') {
@@ -147,9 +163,12 @@ bool JsonState::feed_byte(unsigned char c) {
       if (--hex_left_ == 0) lex_ = Lex::kString;
       return true;
     case Lex::kNumMinus:
-      if (c == '0') lex_ = Lex::kNumZero;
-      else if (is_digit(c)) lex_ = Lex::kNumInt;
-      else return false;
+      if (c == '0')
+        lex_ = Lex::kNumZero;
+      else if (is_digit(c))
+        lex_ = Lex::kNumInt;
+      else
+        return false;
       return true;
     case Lex::kNumInt:
       if (is_digit(c)) return true;
@@ -204,27 +223,45 @@ bool JsonState::feed_byte(unsigned char c) {
 int JsonState::min_remaining() const {
   int extra = 0;
   switch (lex_) {
-    case Lex::kStart: return 2;  // "{}"
-    case Lex::kDone: return 0;
+    case Lex::kStart:
+      return 2;  // "{}"
+    case Lex::kDone:
+      return 0;
     case Lex::kObjFirst:
     case Lex::kArrFirst:
     case Lex::kAfterValue:
     case Lex::kNumZero:
     case Lex::kNumInt:
     case Lex::kNumFrac:
-    case Lex::kNumExpDigits: extra = 0; break;
-    case Lex::kObjKey: extra = 4; break;  // "":0
-    case Lex::kColon: extra = 2; break;   // :0
+    case Lex::kNumExpDigits:
+      extra = 0;
+      break;
+    case Lex::kObjKey:
+      extra = 4;
+      break;  // "":0
+    case Lex::kColon:
+      extra = 2;
+      break;  // :0
     case Lex::kValue:
     case Lex::kArrValue:
     case Lex::kNumMinus:
     case Lex::kNumDot:
     case Lex::kNumExp:
-    case Lex::kNumExpSign: extra = 1; break;
-    case Lex::kString: extra = utf8_left_ + 1 + (string_is_key_ ? 2 : 0); break;
-    case Lex::kEscape: extra = 2 + (string_is_key_ ? 2 : 0); break;
-    case Lex::kUnicode: extra = hex_left_ + 1 + (string_is_key_ ? 2 : 0); break;
-    case Lex::kLiteral: extra = kLiteralLen[literal_] - literal_pos_; break;
+    case Lex::kNumExpSign:
+      extra = 1;
+      break;
+    case Lex::kString:
+      extra = utf8_left_ + 1 + (string_is_key_ ? 2 : 0);
+      break;
+    case Lex::kEscape:
+      extra = 2 + (string_is_key_ ? 2 : 0);
+      break;
+    case Lex::kUnicode:
+      extra = hex_left_ + 1 + (string_is_key_ ? 2 : 0);
+      break;
+    case Lex::kLiteral:
+      extra = kLiteralLen[literal_] - literal_pos_;
+      break;
   }
   return extra + depth_;
 }

@@ -28,26 +28,26 @@ class JsonState {
 
  private:
   enum class Lex : uint8_t {
-    kStart,          // before the top-level '{'
-    kObjFirst,       // after '{': key or '}'
-    kObjKey,         // after ',' in an object: key
-    kColon,          // after a key
-    kValue,          // after ':' : any value
-    kArrFirst,       // after '[': value or ']'
-    kArrValue,       // after ',' in an array: value
-    kAfterValue,     // ',' or the closing bracket
-    kString,         // inside a string
-    kEscape,         // after '\'
-    kUnicode,        // inside \uXXXX (hex_left_ digits to go)
-    kNumMinus,       // after '-'
-    kNumZero,        // "0"
-    kNumInt,         // [1-9][0-9]*
-    kNumDot,         // after '.'
-    kNumFrac,        // digits after '.'
-    kNumExp,         // after 'e'
-    kNumExpSign,     // after 'e+' / 'e-'
-    kNumExpDigits,   // digits of the exponent
-    kLiteral,        // inside true / false / null
+    kStart,         // before the top-level '{'
+    kObjFirst,      // after '{': key or '}'
+    kObjKey,        // after ',' in an object: key
+    kColon,         // after a key
+    kValue,         // after ':' : any value
+    kArrFirst,      // after '[': value or ']'
+    kArrValue,      // after ',' in an array: value
+    kAfterValue,    // ',' or the closing bracket
+    kString,        // inside a string
+    kEscape,        // after '\'
+    kUnicode,       // inside \uXXXX (hex_left_ digits to go)
+    kNumMinus,      // after '-'
+    kNumZero,       // "0"
+    kNumInt,        // [1-9][0-9]*
+    kNumDot,        // after '.'
+    kNumFrac,       // digits after '.'
+    kNumExp,        // after 'e'
+    kNumExpSign,    // after 'e+' / 'e-'
+    kNumExpDigits,  // digits of the exponent
+    kLiteral,       // inside true / false / null
     kDone,
   };
   bool feed_byte(unsigned char c);
@@ -64,7 +64,7 @@ class JsonState {
   uint8_t literal_ = 0;      // 0 true, 1 false, 2 null
   uint8_t literal_pos_ = 0;  // bytes of the literal consumed
   bool string_is_key_ = false;
-  uint32_t stack_ = 0;       // bit i set: level i is an object (else an array)
+  uint32_t stack_ = 0;  // bit i set: level i is an object (else an array)
 };
 
 }  // namespace ds::server

@@ -21,10 +21,9 @@ TokenTable TokenTable::build(const Tokenizer& tok, int64_t vocab) {
     t.bytes[size_t(id)] = tok.token_bytes(i, false);
     // DeepSeek's added control tokens (<｜…｜>) are not all marked special.
     const std::string_view text = tok.token_text(i);
-    const bool deepseek_tag = text.size() > 6 && text.substr(0, 4) == "<｜" &&
-                              text.substr(text.size() - 4) == "｜>";
-    if (tok.is_special(i) || deepseek_tag || t.bytes[size_t(id)].empty())
-      t.control[size_t(id)] = 1;
+    const bool deepseek_tag =
+        text.size() > 6 && text.substr(0, 4) == "<｜" && text.substr(text.size() - 4) == "｜>";
+    if (tok.is_special(i) || deepseek_tag || t.bytes[size_t(id)].empty()) t.control[size_t(id)] = 1;
   }
   return t;
 }

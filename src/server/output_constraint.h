@@ -53,9 +53,9 @@ class OutputConstraint {
   const TokenTable* table_ = nullptr;
   std::vector<Segment> segments_;
   size_t seg_ = 0;
-  size_t pos_ = 0;      // kForced: tokens done
-  std::string sofar_;   // kChoice: bytes so far
-  JsonState json_;      // kJson
+  size_t pos_ = 0;     // kForced: tokens done
+  std::string sofar_;  // kChoice: bytes so far
+  JsonState json_;     // kJson
 };
 
 }  // namespace ds::server

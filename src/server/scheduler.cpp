@@ -140,11 +140,13 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tok, ThreadPool& pool,
   worker_ = std::thread([this] { loop(); });
 }
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::~Scheduler() {
+  stop();
+}
 
 std::shared_ptr<RequestState> Scheduler::submit(GenRequest r) {
-  DS_CHECK(!r.prompt.empty() && int64_t(r.prompt.size()) < opts_.ctx_size,
-           "submit: prompt of ", r.prompt.size(), " tokens");
+  DS_CHECK(!r.prompt.empty() && int64_t(r.prompt.size()) < opts_.ctx_size, "submit: prompt of ",
+           r.prompt.size(), " tokens");
   auto state = std::make_shared<RequestState>();
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -343,7 +345,8 @@ void Scheduler::step() {
     for (int64_t id = tok_.vocab_size(); id < V; ++id)
       lg[id] = -std::numeric_limits<float>::infinity();
     for (int32_t id : stop_ids_)  // end-of-sequence only once a constrained output is complete
-      if (s.constraint.active() && id >= 0 && id < V) lg[id] = -std::numeric_limits<float>::infinity();
+      if (s.constraint.active() && id >= 0 && id < V)
+        lg[id] = -std::numeric_limits<float>::infinity();
     const int64_t left = r.max_tokens - s.n_gen;
     if (s.constraint.active() && s.constraint.mask(lg, V, left) == 0) {
       finish(s, "length");

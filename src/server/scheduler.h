@@ -37,10 +37,10 @@ struct GenRequest {
   SamplingParams sampling;
   std::vector<std::string> stop;
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logits before sampling
-  int top_logprobs = -1;                                // −1: no logprobs
-  bool opens_reasoning = false;  // the prompt opened a think block: output starts as reasoning
-  bool split_reasoning = false;  // route <think> … </think> to reasoning (chat)
-  bool detect_tool_calls = false;  // parse a tool-call block into tool_calls
+  int top_logprobs = -1;                              // −1: no logprobs
+  bool opens_reasoning = false;     // the prompt opened a think block: output starts as reasoning
+  bool split_reasoning = false;     // route <think> … </think> to reasoning (chat)
+  bool detect_tool_calls = false;   // parse a tool-call block into tool_calls
   std::vector<Segment> constraint;  // empty: unconstrained
   bool constraint_is_tool_call = false;  // the constraint writes a tool call
 };
@@ -80,7 +80,7 @@ class RequestState {
   std::string finish_reason;  // "stop", "length", "tool_calls", "cancelled"
   std::vector<ToolCall> tool_calls;
   Usage usage;
-  std::string error;  // non-empty: generation failed
+  std::string error;                       // non-empty: generation failed
   double queued_s = 0, first_token_s = 0;  // seconds from submission
 
  private:

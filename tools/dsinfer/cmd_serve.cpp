@@ -102,7 +102,8 @@ const Registrar reg{
        auto o = std::make_shared<Opts>();
        app.add_option("-m,--model", o->model, "Model directory (default: the embedded model)");
        app.add_option("--host", o->host, "Address to bind (default 127.0.0.1: this machine only)");
-       app.add_option("--port", o->port, "TCP port (0: any free port)")->check(CLI::Range(0, 65535));
+       app.add_option("--port", o->port, "TCP port (0: any free port)")
+           ->check(CLI::Range(0, 65535));
        app.add_option("--parallel", o->parallel, "Requests generated at once (slots)")
            ->check(CLI::Range(1, 256));
        app.add_option("-c,--ctx-size", o->ctx, "Context size of each slot in tokens")

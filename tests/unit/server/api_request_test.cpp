@@ -52,7 +52,8 @@ TEST(ApiRequest, RendersMessagesWithTheModelsTemplate) {
 
 TEST(ApiRequest, R1TemplateOpensReasoning) {
   RequestBuilder b(fx().tok, fx().r1, {});
-  const ApiRequest r = b.chat(json::parse(R"({"messages": [{"role": "user", "content": "2+2?"}]})"));
+  const ApiRequest r =
+      b.chat(json::parse(R"({"messages": [{"role": "user", "content": "2+2?"}]})"));
   EXPECT_TRUE(r.gen.opens_reasoning);
   EXPECT_NE(r.prompt_text.find("<｜Assistant｜><think>\n"), std::string::npos);
 }
@@ -72,7 +73,8 @@ TEST(ApiRequest, ToolRoundTripRendersCallsAndResults) {
   EXPECT_NE(r.prompt_text.find("<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n"
                                "{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜>"),
             std::string::npos);
-  EXPECT_NE(r.prompt_text.find("<｜tool▁output▁begin｜>22C<｜tool▁output▁end｜>"), std::string::npos);
+  EXPECT_NE(r.prompt_text.find("<｜tool▁output▁begin｜>22C<｜tool▁output▁end｜>"),
+            std::string::npos);
   EXPECT_TRUE(r.gen.detect_tool_calls);
 }
 
@@ -108,12 +110,15 @@ TEST(ApiRequest, BadRequestsAre400) {
   EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 101})"), 400);
   EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}], "n": 2})"), 400);
   EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}], "stop": [1]})"), 400);
-  EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "required"})"), 400);
-  EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}], "logit_bias": {"-1": 5}})"), 400);
+  EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "required"})"),
+            400);
+  EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}], "logit_bias": {"-1": 5}})"),
+            400);
   EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})"), 400);
   std::string words;
   for (int i = 0; i < 100; ++i) words += " w" + std::to_string(i);
-  const std::string long_prompt = R"({"messages": [{"role": "user", "content": ")" + words + R"("}]})";
+  const std::string long_prompt =
+      R"({"messages": [{"role": "user", "content": ")" + words + R"("}]})";
   try {
     b.chat(json::parse(long_prompt));
     ADD_FAILURE() << "over-long prompt accepted";

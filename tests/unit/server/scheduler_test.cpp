@@ -21,8 +21,8 @@ namespace {
 struct World {
   testing::TempDir dir;
   std::unique_ptr<Model> model;
-  Tokenizer tok = Tokenizer::from_model_dir(std::string(DSINFER_TEST_DATA_DIR) +
-                                            "/tokenizer/deepseek-v3");
+  Tokenizer tok =
+      Tokenizer::from_model_dir(std::string(DSINFER_TEST_DATA_DIR) + "/tokenizer/deepseek-v3");
   ThreadPool pool{2};
   TokenTable table;
   World() {
@@ -74,8 +74,8 @@ SchedulerOptions opts(int slots) {
   return o;
 }
 
-const char* kPrompts[] = {"The quick brown fox jumps over the lazy dog, again and again.",
-                          "Hello", "A much longer prompt, so that it needs several chunks of "
+const char* kPrompts[] = {"The quick brown fox jumps over the lazy dog, again and again.", "Hello",
+                          "A much longer prompt, so that it needs several chunks of "
                           "prefill while the other two sequences are already decoding tokens."};
 
 TEST(Scheduler, BatchedRunsMatchOneAtATime) {
@@ -162,9 +162,11 @@ TEST(Scheduler, ForcedToolCallIsParsed) {
   r.sampling.temperature = 1.0f;
   r.detect_tool_calls = true;
   r.constraint_is_tool_call = true;
-  Segment pre{Segment::Kind::kForced, w.tok.encode(std::string(kToolCallsBegin) +
-                                                   std::string(kToolCallBegin) + "function" +
-                                                   std::string(kToolSep), false), {}};
+  Segment pre{Segment::Kind::kForced,
+              w.tok.encode(std::string(kToolCallsBegin) + std::string(kToolCallBegin) + "function" +
+                               std::string(kToolSep),
+                           false),
+              {}};
   Segment name{Segment::Kind::kChoice, {}, {"get_weather\n```json\n", "get_time\n```json\n"}};
   Segment suf{Segment::Kind::kForced, w.tok.encode(tool_call_suffix(true), false), {}};
   r.constraint = {pre, name, Segment{Segment::Kind::kJson, {}, {}}, suf};
