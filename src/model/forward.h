@@ -19,6 +19,7 @@ class KvCache {
   const float* layer(int64_t layer) const { return data_.data() + layer * ctx_ * width_; }
   int64_t ctx() const { return ctx_; }
   int64_t width() const { return width_; }
+  int64_t n_layers() const { return n_layers_; }
 
  private:
   int64_t n_layers_, ctx_, width_;
@@ -83,6 +84,14 @@ class Session {
   int64_t ctx_size() const { return cache_.ctx(); }
   /// Forgets positions ≥ n (a shared prefix is kept).
   void truncate(int64_t n);
+  /// Floats one cached position occupies (all layers): the unit of export_prefix().
+  int64_t kv_floats_per_token() const { return cache_.n_layers() * cache_.width(); }
+  /// Copies the cache rows of positions [0, n) into `kv` ([n_layers, n, width]); n ≤ n_past().
+  void export_prefix(int64_t n, float* kv) const;
+  /// Makes the cache hold exactly `tokens[0 … n)` with the first n positions of `kv`
+  /// ([n_layers, kv_positions, width], as export_prefix(kv_positions) wrote it, from this or
+  /// another Session of the same model). n ≤ kv_positions.
+  void import_prefix(const int32_t* tokens, int64_t n, const float* kv, int64_t kv_positions);
   /// Final-normed hidden states of the last forward's tokens: [n, D] (input of the MTP module).
   const std::vector<float>& last_hidden() const { return hidden_; }
   const Model& model() const { return model_; }

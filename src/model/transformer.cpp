@@ -39,6 +39,27 @@ void Session::set_keep_hidden(bool keep) {
   if (!keep) hist_hidden_.clear();
 }
 
+void Session::export_prefix(int64_t n, float* kv) const {
+  DS_CHECK(n >= 0 && n <= n_past_, "export_prefix: ", n, " of ", n_past_, " positions");
+  const int64_t W = cache_.width();
+  for (int64_t l = 0; l < cache_.n_layers(); ++l)
+    std::copy_n(cache_.layer(l), n * W, kv + l * n * W);
+}
+
+void Session::import_prefix(const int32_t* tokens, int64_t n, const float* kv,
+                            int64_t kv_positions) {
+  DS_CHECK(n >= 0 && n <= kv_positions, "import_prefix: ", n, " of ", kv_positions, " positions");
+  DS_CHECK(!keep_hidden_, "import_prefix: the hidden states of imported positions are unknown");
+  if (n > cache_.ctx())
+    throw Error(cat("import_prefix: ", n, " positions do not fit the context size ", cache_.ctx()));
+  const int64_t W = cache_.width();
+  for (int64_t l = 0; l < cache_.n_layers(); ++l)
+    std::copy_n(kv + l * kv_positions * W, n * W, cache_.row(l, 0));
+  tokens_.assign(tokens, tokens + n);
+  n_past_ = n;
+  mtp_past_ = 0;
+}
+
 void Session::check_append(const int32_t* tokens, int64_t n) const {
   const ModelConfig& c = model_.config;
   if (n <= 0) throw Error("forward: no tokens");
@@ -135,7 +156,11 @@ void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* s
     }
   }
   if (r > 0) {
-    if (r == 1 || (dst.size() > 1 && dst[1] == dst[0] + V && n_seqs == 1)) {
+    // Rows whose destinations follow each other (one sequence's all_logits, or a caller
+    // that lays the sequences' logits out back to back) share one pass over the LM head.
+    bool contiguous = true;
+    for (int64_t k = 1; k < r && contiguous; ++k) contiguous = dst[size_t(k)] == dst[0] + k * V;
+    if (contiguous) {
       matmul(m.lm_head, rows.data(), r, dst[0], pool);  // contiguous destination
     } else {
       for (int64_t k = 0; k < r; ++k)

@@ -1,0 +1,494 @@
+#include "server/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "core/error.h"
+#include "model/forward.h"
+#include "runtime/reasoning.h"
+#include "runtime/thread_pool.h"
+#include "server/metrics.h"
+#include "server/prefix_cache.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ds::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// How many bytes at the end of `text` could still grow into a stop string.
+size_t stop_holdback(const std::string& text, const std::vector<std::string>& stops) {
+  size_t hold = 0;
+  for (const auto& st : stops)
+    for (size_t n = std::min(text.size(), st.empty() ? 0 : st.size() - 1); n > hold; --n)
+      if (text.compare(text.size() - n, n, st, 0, n) == 0) {
+        hold = n;
+        break;
+      }
+  return hold;
+}
+
+int64_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return int64_t(i);
+}
+
+}  // namespace
+
+// ---- RequestState ---------------------------------------------------------------------------
+
+void RequestState::push(Delta d) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    pending_.push_back(std::move(d));
+  }
+  cv_.notify_all();
+}
+
+void RequestState::finish(std::string reason, std::vector<ToolCall> calls, Usage u) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (done_) return;  // already failed
+    finish_reason = std::move(reason);
+    tool_calls = std::move(calls);
+    usage = u;
+    done_ = true;
+  }
+  cv_.notify_all();
+}
+
+void RequestState::fail(std::string message) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    error = std::move(message);
+    finish_reason = "error";
+    done_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool RequestState::wait(std::vector<Delta>& out, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait_for(lk, timeout, [&] { return done_ || !pending_.empty(); });
+  while (!pending_.empty()) {
+    out.push_back(std::move(pending_.front()));
+    pending_.pop_front();
+  }
+  return done_;
+}
+
+// ---- Slots ------------------------------------------------------------------------------------
+
+struct Scheduler::Slot {
+  Slot(const Model& m, ThreadPool& pool, int64_t ctx) : session(m, pool, ctx) {}
+  enum class Phase { kIdle, kPrefill, kDecode } phase = Phase::kIdle;
+  Session session;
+  Job job;
+  int64_t prefilled = 0;  // prompt tokens in the cache
+  int32_t next = 0;       // the sampled token to feed next step
+  int64_t n_gen = 0;
+  int64_t n_reasoning = 0;
+  int64_t n_cached = 0;  // prompt tokens whose KV was reused
+  uint64_t last_use = 0;
+  std::optional<Sampler> sampler;
+  std::optional<StreamDecoder> decoder;
+  std::optional<ReasoningSplitter> splitter;
+  OutputConstraint constraint;
+  std::string pending;    // decoded text held back (may begin a stop string)
+  std::string tool_text;  // text of a tool-call block
+  bool in_tools = false;
+  std::vector<TokenLogprob> logprobs;  // of tokens whose text is not out yet
+  std::vector<float> raw;              // [vocab] logits copy for logprobs
+};
+
+struct Scheduler::Impl {
+  Activations act;
+  PrefixCache cache;
+  std::vector<float> logits;  // [n_slots, vocab]
+  size_t rr = 0;              // round-robin start among prefilling slots
+  uint64_t tick = 0;
+  explicit Impl(size_t cache_bytes) : cache(cache_bytes) {}
+};
+
+Scheduler::Scheduler(const Model& model, const Tokenizer& tok, ThreadPool& pool,
+                     const TokenTable& table, SchedulerOptions opts, Metrics& metrics)
+    : model_(model),
+      tok_(tok),
+      pool_(pool),
+      table_(table),
+      opts_(opts),
+      metrics_(metrics),
+      impl_(std::make_unique<Impl>(opts.cache_bytes)) {
+  if (opts_.n_slots < 1) throw Error(cat("--parallel must be at least 1, got ", opts_.n_slots));
+  for (int i = 0; i < opts_.n_slots; ++i)
+    slots_.push_back(std::make_unique<Slot>(model, pool, opts_.ctx_size));
+  impl_->logits.resize(size_t(opts_.n_slots) * size_t(model.config.vocab_size));
+  if (tok.eos_id()) stop_ids_.push_back(*tok.eos_id());
+  if (model.config.eos_token_id) stop_ids_.push_back(int32_t(*model.config.eos_token_id));
+  if (auto id = tok.token_id(kToolCallsBegin)) tool_calls_begin_ = *id;
+  if (auto id = tok.token_id(kToolCallsEnd)) tool_calls_end_ = *id;
+  opts_.prefill_chunk = std::clamp<int64_t>(opts_.prefill_chunk, 1, Session::kMaxBatch);
+  worker_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() {
+  stop();
+}
+
+std::shared_ptr<RequestState> Scheduler::submit(GenRequest r) {
+  DS_CHECK(!r.prompt.empty() && int64_t(r.prompt.size()) < opts_.ctx_size, "submit: prompt of ",
+           r.prompt.size(), " tokens");
+  auto state = std::make_shared<RequestState>();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (draining_ || stop_ || queue_.size() >= opts_.max_queue) return nullptr;
+    queue_.push_back(Job{std::move(r), state, Clock::now()});
+    metrics_.queue_depth = int64_t(queue_.size());
+  }
+  cv_.notify_all();
+  return state;
+}
+
+void Scheduler::drain() {
+  std::lock_guard<std::mutex> lk(mu_);
+  draining_ = true;
+}
+
+void Scheduler::cancel_all() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (Job& j : queue_) j.state->cancelled = true;
+  for (auto& s : slots_)
+    if (s->job.state) s->job.state->cancelled = true;
+  cv_.notify_all();
+}
+
+bool Scheduler::idle() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return queue_.empty() && active_ == 0;
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_ && !worker_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void Scheduler::loop() {
+  for (;;) {
+    std::vector<Job> admitted;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      auto has_free = [&] {
+        return std::any_of(slots_.begin(), slots_.end(),
+                           [](const auto& s) { return s->phase == Slot::Phase::kIdle; });
+      };
+      // Sleeps while idle: no busy-spinning.
+      cv_.wait(lk, [&] { return stop_ || active_ > 0 || (!queue_.empty() && has_free()); });
+      if (stop_) break;
+      int free = int(std::count_if(slots_.begin(), slots_.end(),
+                                   [](const auto& s) { return s->phase == Slot::Phase::kIdle; }));
+      while (free > 0 && !queue_.empty()) {  // first come, first served
+        admitted.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+        --free;
+      }
+      metrics_.queue_depth = int64_t(queue_.size());
+    }
+    for (Job& j : admitted) admit(std::move(j));
+    if (active_ > 0) step();
+  }
+  // Shutting down: whatever is left is cancelled.
+  for (auto& s : slots_)
+    if (s->phase != Slot::Phase::kIdle) finish(*s, "cancelled");
+  std::lock_guard<std::mutex> lk(mu_);
+  for (Job& j : queue_) j.state->finish("cancelled", {}, Usage{int64_t(j.req.prompt.size())});
+  queue_.clear();
+}
+
+void Scheduler::admit(Job job) {
+  if (job.state->cancelled) {
+    job.state->finish("cancelled", {}, Usage{int64_t(job.req.prompt.size())});
+    return;
+  }
+  const std::vector<int32_t>& prompt = job.req.prompt;
+  // At least one prompt token must run to produce the first logits.
+  const int64_t max_reuse = int64_t(prompt.size()) - 1;
+  // The idle slot already holding the longest prefix; ties go to the least recently used.
+  Slot* best = nullptr;
+  int64_t best_n = -1;
+  for (auto& s : slots_) {
+    if (s->phase != Slot::Phase::kIdle) continue;
+    const int64_t n = std::min(common_prefix(s->session.tokens(), prompt), max_reuse);
+    if (n > best_n || (n == best_n && s->last_use < best->last_use)) best = s.get(), best_n = n;
+  }
+  DS_CHECK(best, "admit without a free slot");
+  Slot& s = *best;
+  // The slot's sequence is about to be overwritten: keep it for later requests.
+  if (s.session.n_past() > best_n) impl_->cache.store(s.session);
+  int64_t reused = best_n;
+  const int64_t restored = impl_->cache.restore(s.session, prompt, max_reuse, best_n);
+  if (restored > 0)
+    reused = restored;
+  else
+    s.session.truncate(best_n);
+  metrics_.cache_bytes = int64_t(impl_->cache.bytes());
+  metrics_.cache_entries = int64_t(impl_->cache.entries());
+  metrics_.add_prompt(int64_t(prompt.size()), reused);
+
+  s.job = std::move(job);
+  const GenRequest& r = s.job.req;
+  s.prefilled = reused;
+  s.n_cached = reused;
+  s.n_gen = 0;
+  s.n_reasoning = 0;
+  s.last_use = ++impl_->tick;
+  s.sampler.emplace(r.sampling);
+  for (int32_t t : prompt) s.sampler->accept(t);
+  s.decoder.emplace(tok_, false);
+  s.splitter.emplace(r.opens_reasoning);
+  s.constraint = OutputConstraint(&table_, r.constraint);
+  s.pending.clear();
+  s.tool_text.clear();
+  s.in_tools = false;
+  s.logprobs.clear();
+  s.job.state->queued_s = seconds_since(s.job.submitted);
+  s.phase = Slot::Phase::kPrefill;
+  ++active_;
+  metrics_.active_slots = active_.load();
+}
+
+void Scheduler::step() {
+  const int64_t V = model_.config.vocab_size;
+  // Clients that went away free their slots first.
+  for (auto& s : slots_)
+    if (s->phase != Slot::Phase::kIdle && s->job.state->cancelled) finish(*s, "cancelled");
+
+  std::vector<SeqBatch> batch;
+  std::vector<Slot*> owners;
+  int64_t budget = Session::kMaxBatch, n_decode = 0, n_prefill = 0, row = 0;
+  for (auto& s : slots_) {
+    if (s->phase != Slot::Phase::kDecode) continue;
+    SeqBatch b;
+    b.session = &s->session;
+    b.tokens = &s->next;
+    b.n = 1;
+    b.logits = impl_->logits.data() + row++ * V;
+    batch.push_back(b);
+    owners.push_back(s.get());
+    --budget;
+    ++n_decode;
+  }
+  // Prompts in chunks, round-robin, so a long prompt delays running streams by one chunk.
+  const int64_t chunk = n_decode > 0 ? opts_.prefill_chunk : Session::kMaxBatch;
+  const size_t n_slots = slots_.size();
+  for (size_t k = 0; k < n_slots && budget > 0; ++k) {
+    Slot& s = *slots_[(impl_->rr + k) % n_slots];
+    if (s.phase != Slot::Phase::kPrefill) continue;
+    const int64_t left = int64_t(s.job.req.prompt.size()) - s.prefilled;
+    const int64_t n = std::min({left, chunk, budget});
+    SeqBatch b;
+    b.session = &s.session;
+    b.tokens = s.job.req.prompt.data() + s.prefilled;
+    b.n = n;
+    if (n == left) b.logits = impl_->logits.data() + row++ * V;
+    batch.push_back(b);
+    owners.push_back(&s);
+    budget -= n;
+    n_prefill += n;
+  }
+  impl_->rr = (impl_->rr + 1) % n_slots;
+  if (batch.empty()) return;
+
+  const auto t0 = Clock::now();
+  try {
+    forward_multi(model_, pool_, impl_->act, batch.data(), batch.size());
+  } catch (const std::exception& e) {
+    for (Slot* s : owners) {
+      s->job.state->fail(cat("generation failed: ", e.what()));
+      s->job = Job{};
+      s->session.truncate(0);
+      s->phase = Slot::Phase::kIdle;
+      --active_;
+    }
+    metrics_.active_slots = active_.load();
+    return;
+  }
+  metrics_.add_step(n_prefill, n_decode, seconds_since(t0));
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Slot& s = *owners[i];
+    if (s.phase == Slot::Phase::kPrefill) {
+      s.prefilled += batch[i].n;
+      if (!batch[i].logits) continue;
+      s.phase = Slot::Phase::kDecode;
+      s.job.state->first_token_s = seconds_since(s.job.submitted);
+    }
+    // Sampling picks the next token; on_token may finish the slot.
+    float* lg = batch[i].logits;
+    const GenRequest& r = s.job.req;
+    for (const auto& [id, bias] : r.logit_bias)
+      if (id >= 0 && id < V) lg[id] += bias;
+    // Rows past the tokenizer's vocabulary (padding of the embedding) are never text.
+    for (int64_t id = tok_.vocab_size(); id < V; ++id)
+      lg[id] = -std::numeric_limits<float>::infinity();
+    for (int32_t id : stop_ids_)  // end-of-sequence only once a constrained output is complete
+      if (s.constraint.active() && id >= 0 && id < V)
+        lg[id] = -std::numeric_limits<float>::infinity();
+    const int64_t left = r.max_tokens - s.n_gen;
+    if (s.constraint.active() && s.constraint.mask(lg, V, left) == 0) {
+      finish(s, "length");
+      continue;
+    }
+    if (r.top_logprobs >= 0) s.raw.assign(lg, lg + V);
+    try {
+      const auto forced = s.constraint.forced();
+      const int32_t tok = forced ? *forced : s.sampler->sample(lg, V);
+      on_token(s, tok, r.top_logprobs >= 0 ? s.raw.data() : nullptr);
+    } catch (const std::exception& e) {  // a bad request must not take the server down
+      s.job.state->fail(cat("generation failed: ", e.what()));
+      finish(s, "cancelled");  // frees the slot; the failure above is what the client sees
+    }
+  }
+}
+
+void Scheduler::on_token(Slot& s, int32_t token, const float* logits) {
+  const GenRequest& r = s.job.req;
+  if (std::find(stop_ids_.begin(), stop_ids_.end(), token) != stop_ids_.end()) {
+    finish(s, "stop");
+    return;
+  }
+  ++s.n_gen;
+  if (s.splitter->in_reasoning() && r.split_reasoning) ++s.n_reasoning;
+  s.sampler->accept(token);
+  s.constraint.accept(token);
+  if (logits) {
+    const int64_t V = model_.config.vocab_size;
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int64_t i = 0; i < V; ++i) mx = std::max(mx, double(logits[i]));
+    double sum = 0;
+    for (int64_t i = 0; i < V; ++i) sum += std::exp(double(logits[i]) - mx);
+    const double lse = mx + std::log(sum);
+    TokenLogprob lp;
+    lp.token = token;
+    lp.logprob = float(double(logits[token]) - lse);
+    const int k = std::min<int>(r.top_logprobs, int(V));
+    std::vector<int32_t> idx(static_cast<size_t>(V));
+    for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                      [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    for (int j = 0; j < k; ++j)
+      lp.top.push_back({idx[size_t(j)], float(double(logits[idx[size_t(j)]]) - lse)});
+    s.logprobs.push_back(std::move(lp));
+  }
+
+  if (r.detect_tool_calls && token == tool_calls_begin_ && !s.splitter->in_reasoning())
+    s.in_tools = true;
+  const std::string text = s.decoder->feed(token);
+  Delta d;
+  bool stopped = false;
+  if (s.in_tools) {
+    s.tool_text += text;
+  } else {
+    s.pending += text;
+    for (const auto& st : r.stop) {
+      const size_t at = st.empty() ? std::string::npos : s.pending.find(st);
+      if (at != std::string::npos) {
+        s.pending.resize(at);
+        stopped = true;
+      }
+    }
+    const size_t hold = stopped ? 0 : stop_holdback(s.pending, r.stop);
+    const std::string piece = s.pending.substr(0, s.pending.size() - hold);
+    s.pending.erase(0, s.pending.size() - hold);
+    emit_text(s, piece, d, false);
+  }
+  if (!d.reasoning.empty() || !d.content.empty() || !d.logprobs.empty())
+    s.job.state->push(std::move(d));
+
+  if (stopped) return finish(s, "stop");
+  if (s.in_tools && token == tool_calls_end_) return finish(s, "tool_calls");
+  if (!r.constraint.empty() && !s.constraint.active())
+    return finish(s, r.constraint_is_tool_call ? "tool_calls" : "stop");
+  if (s.n_gen >= r.max_tokens || s.session.n_past() >= s.session.ctx_size())
+    return finish(s, "length");
+  s.next = token;
+}
+
+void Scheduler::emit_text(Slot& s, const std::string& text, Delta& d, bool final) {
+  ReasoningSplitter::Piece p;
+  if (s.job.req.split_reasoning) {
+    p = s.splitter->feed(text);
+    if (final) {
+      ReasoningSplitter::Piece rest = s.splitter->flush();
+      p.reasoning += rest.reasoning;
+      p.content += rest.content;
+    }
+  } else {
+    p.content = text;
+  }
+  d.reasoning += p.reasoning;
+  d.content += p.content;
+  // Logprobs travel with the first delta that carries text after their tokens.
+  if (!p.reasoning.empty() || !p.content.empty() || final) {
+    for (auto& lp : s.logprobs) d.logprobs.push_back(std::move(lp));
+    s.logprobs.clear();
+  }
+}
+
+void Scheduler::finish(Slot& s, const std::string& reason) {
+  const GenRequest& r = s.job.req;
+  std::string why = reason;
+  std::vector<ToolCall> calls;
+  if (reason != "cancelled") {
+    Delta d;
+    std::string rest = s.decoder->flush();
+    if (s.in_tools) {
+      s.tool_text += rest;
+      ParsedToolCalls parsed = parse_tool_calls(s.tool_text);
+      calls = std::move(parsed.calls);
+      if (calls.empty()) {
+        emit_text(s, s.tool_text, d, false);  // not a well-formed call: plain text
+      } else if (why != "length") {
+        why = "tool_calls";
+      }
+      emit_text(s, s.pending, d, true);
+    } else {
+      rest = s.pending + rest;  // nothing can complete a stop string now
+      for (const auto& st : r.stop)
+        if (!st.empty()) {
+          const size_t at = rest.find(st);
+          if (at != std::string::npos) rest.resize(at);
+        }
+      emit_text(s, rest, d, true);
+    }
+    if (!d.reasoning.empty() || !d.content.empty() || !d.logprobs.empty())
+      s.job.state->push(std::move(d));
+  }
+  Usage u;
+  u.prompt = int64_t(r.prompt.size());
+  u.completion = s.n_gen;
+  u.reasoning = s.n_reasoning;
+  u.cached = s.n_cached;
+  // The slot is free before the client hears of the end.
+  std::shared_ptr<RequestState> state = std::move(s.job.state);
+  s.job = Job{};
+  s.phase = Slot::Phase::kIdle;
+  --active_;
+  metrics_.active_slots = active_.load();
+  state->finish(why, std::move(calls), u);
+}
+
+}  // namespace ds::server
