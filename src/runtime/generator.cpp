@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "core/error.h"
 #include "model/forward.h"
@@ -30,12 +31,14 @@ size_t stop_holdback(const std::string& text, const std::vector<std::string>& st
 // Output side of generation: stop tokens, stop strings, streaming text, the token budget.
 class Emitter {
  public:
-  Emitter(const Tokenizer& tok, const GenerationParams& p, const Model& m, Sampler& sampler,
+  Emitter(const Tokenizer* tok, const GenerationParams& p, const Model& m, Sampler& sampler,
           const TextCallback& cb, GenerationResult& r)
-      : p_(p), sampler_(sampler), cb_(cb), r_(r), dec_(tok, p.skip_special) {
+      : p_(p), sampler_(sampler), cb_(cb), r_(r) {
+    if (tok) dec_.emplace(*tok, p.skip_special);
     stop_ids_ = p.stop_ids;
-    if (tok.eos_id()) stop_ids_.push_back(*tok.eos_id());
+    if (tok && tok->eos_id()) stop_ids_.push_back(*tok->eos_id());
     if (m.config.eos_token_id) stop_ids_.push_back(int32_t(*m.config.eos_token_id));
+    if (p.ignore_eos) stop_ids_ = p.stop_ids;
     r_.finish_reason = "length";
   }
 
@@ -47,7 +50,8 @@ class Emitter {
     }
     r_.tokens.push_back(id);
     sampler_.accept(id);
-    pending_ += dec_.feed(id);
+    if (!dec_) return int64_t(r_.tokens.size()) < p_.max_tokens;
+    pending_ += dec_->feed(id);
     bool stopped = false;
     for (const auto& st : p_.stop) {
       const size_t at = st.empty() ? std::string::npos : pending_.find(st);
@@ -73,8 +77,8 @@ class Emitter {
 
   /// Hands out what is still held back (nothing can complete a stop string any more).
   void finish() {
-    if (r_.finish_reason == "cancelled") return;
-    std::string rest = pending_ + dec_.flush();
+    if (r_.finish_reason == "cancelled" || !dec_) return;
+    std::string rest = pending_ + dec_->flush();
     for (const auto& st : p_.stop)
       if (!st.empty()) {
         const size_t at = rest.find(st);
@@ -91,7 +95,7 @@ class Emitter {
   Sampler& sampler_;
   const TextCallback& cb_;
   GenerationResult& r_;
-  StreamDecoder dec_;
+  std::optional<StreamDecoder> dec_;  // absent without a tokenizer
   std::vector<int32_t> stop_ids_;
   std::string pending_;  // decoded text not yet handed out (may hold a stop-string prefix)
 };
@@ -133,6 +137,11 @@ std::vector<int32_t> draft_tokens(Session& s, int32_t x, int K, Activations& act
 }  // namespace
 
 GenerationResult generate(Session& s, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                          const GenerationParams& p, const TextCallback& on_text) {
+  return generate(s, &tok, prompt, p, on_text);
+}
+
+GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<int32_t>& prompt,
                           const GenerationParams& p, const TextCallback& on_text) {
   GenerationResult r;
   r.n_prompt = int64_t(prompt.size());

@@ -24,6 +24,7 @@ struct GenerationParams {
   /// otherwise decoding is plain. The output is exactly what plain decoding gives (greedy)
   /// or follows the same distribution (sampling).
   int spec_draft = 0;
+  bool ignore_eos = false;  // generate max_tokens whatever comes (benchmarks)
 };
 
 struct GenerationResult {
@@ -44,6 +45,10 @@ using TextCallback = std::function<bool(int32_t token, const std::string& piece)
 /// turns of a chat), so only the new tokens are prefilled. Throws ds::Error when the prompt
 /// does not fit the context.
 GenerationResult generate(Session& s, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                          const GenerationParams& p, const TextCallback& on_text);
+/// The same without text: `tok` may be null (token ids only; benchmarks), and then only
+/// the model's eos_token_id and p.stop_ids end generation.
+GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<int32_t>& prompt,
                           const GenerationParams& p, const TextCallback& on_text);
 
 }  // namespace ds

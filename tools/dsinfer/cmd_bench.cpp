@@ -10,9 +10,11 @@
 #include "command.h"
 #include "core/error.h"
 #include "model/forward.h"
+#include "runtime/generator.h"
 #include "runtime/machine_limits.h"
 #include "runtime/sampler.h"
 #include "runtime/thread_pool.h"
+#include "sampling_options.h"
 
 namespace ds::cli {
 namespace {
@@ -25,6 +27,7 @@ struct Opts {
   int reps = 3;
   bool json = false;
   bool machine = false;
+  SpecOptions spec;
 };
 
 double now_s() {
@@ -64,6 +67,8 @@ int run(const Opts& o) {
   for (auto& t : prompt) t = int32_t(rng.next() % uint64_t(c.vocab_size));
   std::vector<float> logits(size_t(c.vocab_size));
   std::vector<double> pp, tg;
+  const int drafts = o.spec.drafts_for(*model);
+  int64_t drafted = 0, accepted = 0;
   for (int rep = 0; rep < std::max(o.reps, 1); ++rep) {
     if (o.n_prompt > 0) {
       Session s(*model, pool, ctx);
@@ -72,14 +77,17 @@ int run(const Opts& o) {
       pp.push_back(o.n_prompt / (now_s() - t0));
     }
     if (o.n_gen > 0) {
+      // Greedy decoding after a one-token prompt, through the generator (MTP drafts when on).
       Session s(*model, pool, ctx);
-      int32_t tok = prompt[0];
-      const double t0 = now_s();
-      for (int i = 0; i < o.n_gen; ++i) {
-        s.forward(&tok, 1, logits.data(), false);
-        tok = argmax(logits.data(), c.vocab_size);
-      }
-      tg.push_back(o.n_gen / (now_s() - t0));
+      if (drafts > 0) s.set_keep_hidden(true);
+      GenerationParams gp;
+      gp.max_tokens = o.n_gen;
+      gp.spec_draft = drafts;
+      gp.ignore_eos = true;
+      const GenerationResult r = generate(s, nullptr, {prompt[0]}, gp, nullptr);
+      tg.push_back(double(r.tokens.size()) / (r.decode_s + r.prefill_s));
+      drafted += r.n_drafted;
+      accepted += r.n_accepted;
     }
   }
   const double pp_tps = median(pp), tg_tps = median(tg);
@@ -96,6 +104,8 @@ int run(const Opts& o) {
   out["decode_share_of_bandwidth"] = lim.read_gbps > 0 ? gbps / lim.read_gbps : 0;
   out["prefill_gflops"] = gflops;
   out["prefill_share_of_fma_peak"] = lim.fma_gflops > 0 ? gflops / lim.fma_gflops : 0;
+  out["spec_drafts_per_step"] = drafts;
+  out["spec_acceptance"] = drafted > 0 ? double(accepted) / double(drafted) : 0.0;
   if (o.json) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
@@ -126,6 +136,7 @@ const Registrar reg{
        app.add_option("-r,--repetitions", o->reps, "Repetitions (the median is reported)")
            ->check(CLI::PositiveNumber);
        app.add_flag("--json", o->json, "Print one JSON object");
+       add_spec_options(app, o->spec);
        app.add_flag("--machine", o->machine, "Measure only the machine's limits");
        return [o] {
          if (o->model.empty() && !o->machine) throw Error("bench: give -m MODEL or --machine");

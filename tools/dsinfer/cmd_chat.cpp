@@ -49,6 +49,7 @@ struct Opts {
   int threads = 0;
   bool hide_thinking = false, verbose = false;
   SamplingParams sampling;
+  SpecOptions spec;
 };
 
 constexpr const char* kDim = "\x1b[2m";
@@ -78,6 +79,7 @@ class Chat {
         std::make_unique<ThreadPool>(o_.threads > 0 ? o_.threads : ThreadPool::default_threads());
     session_ = std::make_unique<Session>(
         *lm_.model, *pool_, std::min<int64_t>(o_.ctx, lm_.model->config.max_position_embeddings));
+    if (o_.spec.drafts_for(*lm_.model) > 0) session_->set_keep_hidden(true);
     reset();
     struct sigaction sa {};
     sa.sa_handler = on_sigint;
@@ -289,6 +291,7 @@ class Chat {
     GenerationParams gp;
     gp.max_tokens = o_.n_predict;
     gp.sampling = o_.sampling;
+    gp.spec_draft = o_.spec.drafts_for(*lm_.model);
     g_interrupted = false;
     g_generating = true;
     GenerationResult res;
@@ -343,6 +346,7 @@ const Registrar reg{
        app.add_flag("--hide-thinking", o->hide_thinking, "Do not show the reasoning");
        app.add_flag("-v,--verbose", o->verbose, "Show speed figures after each reply");
        add_sampling_options(app, o->sampling);
+       add_spec_options(app, o->spec);
        return [o] { return Chat(*o).run(); };
      },
      20}};

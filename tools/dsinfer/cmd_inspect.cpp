@@ -183,7 +183,8 @@ const Registrar reg{
     {"inspect", "Show a model's architecture, parameters, weight bytes and memory cost",
      [](CLI::App& app) -> std::function<int()> {
        auto o = std::make_shared<Opts>();
-       app.add_option("-m,--model", o->model, "Model directory or .gguf file (default: the embedded model)");
+       app.add_option("-m,--model", o->model,
+                      "Model directory or .gguf file (default: the embedded model)");
        app.add_option("--ctx", o->ctx, "Context length for the KV-cache and RAM estimate")
            ->check(CLI::PositiveNumber);
        app.add_option("--parallel", o->parallel,

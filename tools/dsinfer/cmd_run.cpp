@@ -26,6 +26,7 @@ struct Opts {
   int threads = 0;
   bool raw = false, hide_thinking = false, json = false, verbose = false;
   SamplingParams sampling;
+  SpecOptions spec;
 };
 
 constexpr const char* kDim = "\x1b[2m";
@@ -53,6 +54,8 @@ int run(Opts o) {
   const int64_t ctx = std::min<int64_t>(o.ctx, lm.model->config.max_position_embeddings);
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
   Session session(*lm.model, pool, ctx);
+  const int drafts = o.spec.drafts_for(*lm.model);
+  if (drafts > 0) session.set_keep_hidden(true);
 
   const bool out_tty = isatty(1), err_tty = isatty(2);
   ReasoningSplitter split(!o.raw && prompt_opens_reasoning(prompt_text));
@@ -89,6 +92,7 @@ int run(Opts o) {
   GenerationParams gp;
   gp.max_tokens = o.n_predict;
   gp.sampling = o.sampling;
+  gp.spec_draft = drafts;
   GenerationResult res = generate(session, tok, prompt, gp, [&](int32_t, const std::string& piece) {
     if (split.in_reasoning()) ++reasoning_tokens;
     show(split.feed(piece));
@@ -113,6 +117,8 @@ int run(Opts o) {
         {"decode_s", res.decode_s},
         {"prefill_tokens_per_s", res.prefill_s > 0 ? double(res.n_prompt) / res.prefill_s : 0.0},
         {"decode_tokens_per_s", res.decode_s > 0 ? double(res.tokens.size()) / res.decode_s : 0.0}};
+    j["speculative"] = {
+        {"drafts_per_step", drafts}, {"drafted", res.n_drafted}, {"accepted", res.n_accepted}};
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
@@ -145,6 +151,7 @@ const Registrar reg{
        app.add_flag("--json", o->json, "Print one JSON object: reasoning, answer, counts, timings");
        app.add_flag("-v,--verbose", o->verbose, "Show load and speed figures");
        add_sampling_options(app, o->sampling);
+       add_spec_options(app, o->spec);
        return [o] { return run(*o); };
      },
      10}};

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "model/weights.h"
 #include "runtime/sampler.h"
 
 namespace ds::cli {
@@ -24,6 +25,26 @@ inline void add_sampling_options(CLI::App& app, SamplingParams& p) {
   app.add_option("--frequency-penalty", p.frequency_penalty, "Frequency penalty")
       ->check(CLI::Range(-2.0, 2.0));
   app.add_option("--seed", p.seed, "Random seed (same seed and threads: same output)");
+}
+
+/// Speculative decoding with the model's MTP module: --spec auto|mtp|none, --draft K.
+struct SpecOptions {
+  std::string mode = "auto";
+  int draft = 1;
+  /// Drafts per step to use with `m` (0: plain decoding). "auto" turns MTP on for models
+  /// that carry an MTP module (measured a win on them; see docs/PERFORMANCE.md).
+  int drafts_for(const Model& m) const {
+    if (mode == "none" || m.mtp.empty()) return 0;
+    return draft;
+  }
+};
+
+inline void add_spec_options(CLI::App& app, SpecOptions& s) {
+  app.add_option("--spec", s.mode,
+                 "Speculative decoding: auto (MTP when the model has it), mtp, none")
+      ->check(CLI::IsMember({"auto", "mtp", "none"}));
+  app.add_option("--draft", s.draft, "Tokens drafted per step by the MTP module")
+      ->check(CLI::Range(1, 8));
 }
 
 }  // namespace ds::cli
