@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <optional>
 
 #include "core/error.h"
@@ -171,17 +172,24 @@ GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<in
   Sampler sampler(p.sampling);
   for (int32_t t : prompt) sampler.accept(t);
   Emitter out(tok, p, m, sampler, on_text, r);
+  // The embedding is often padded past the tokenizer's vocabulary (V3: 129280 vs 128815);
+  // those ids are not tokens and are never generated.
+  const int64_t n_real = tok ? std::min<int64_t>(tok->vocab_size(), V) : V;
+  auto prepare = [&](float* row) {
+    std::fill(row + n_real, row + V, -std::numeric_limits<float>::infinity());
+    sampler.prepare(row, V);
+  };
   const double t1 = now_s();
   if (p.max_tokens <= 0) {
     r.decode_s = 0;
     return r;
   }
-  sampler.prepare(logits.data(), V);
+  prepare(logits.data());
   int32_t x = sampler.draw();
   if (!spec) {
     while (out.emit(x) && s.n_past() < ctx) {
       s.forward(&x, 1, logits.data(), false);
-      sampler.prepare(logits.data(), V);
+      prepare(logits.data());
       x = sampler.draw();
     }
   } else {
@@ -206,7 +214,7 @@ GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<in
       int64_t accepted = 0;
       bool go_on = true;
       for (; accepted < k; ++accepted) {
-        sampler.prepare(verify.data() + accepted * V, V);
+        prepare(verify.data() + accepted * V);
         const int32_t d = batch[size_t(accepted + 1)];
         if (!sampler.accept_draft(d)) {
           x = sampler.draw(d);
@@ -222,7 +230,7 @@ GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<in
       s.truncate(P + 1 + accepted);  // drop the rejected drafts' keys
       if (!go_on) break;
       if (accepted == k) {
-        sampler.prepare(verify.data() + k * V, V);
+        prepare(verify.data() + k * V);
         x = sampler.draw();
       }
     }

@@ -323,6 +323,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   std::string out;
   bool first = true;
   for (int32_t id : ids) {
+    if (id < 0 || id >= vocab_size_) continue;  // padding ids past the vocabulary: no text
     if (skip_special && is_special(id)) continue;
     out += token_bytes(id, first);
     first = false;
@@ -331,6 +332,8 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
 }
 
 std::string StreamDecoder::feed(int32_t id) {
+  // Ids past the vocabulary (models pad their embedding beyond it) have no text.
+  if (id < 0 || id >= tok_.vocab_size()) return {};
   if (skip_special_ && tok_.is_special(id)) return {};
   pending_ += tok_.token_bytes(id, first_);
   first_ = false;
