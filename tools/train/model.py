@@ -106,7 +106,7 @@ class MLA(nn.Module):
         self.kv_b_proj = nn.Linear(self.rkv, H * (self.dn + self.dv), bias=False)
         self.o_proj = nn.Linear(H * self.dv, D, bias=False)
 
-    def forward(self, x, cos, sin, mask, scale):
+    def forward(self, x, cos, sin, mask, scale, cache=None):
         B, T, _ = x.shape
         H, dn, dr, dv = self.H, self.dn, self.dr, self.dv
         if self.rq:
@@ -122,6 +122,12 @@ class MLA(nn.Module):
         k_nope, v = kvb[..., :dn], kvb[..., dn:]
         q_pe = Rope.apply(q_pe, cos[:, :, None, :], sin[:, :, None, :])
         k_pe = Rope.apply(k_pe, cos, sin)
+        if cache is not None:
+            if "k_nope" in cache:
+                k_nope = torch.cat([cache["k_nope"], k_nope], 1)
+                k_pe = torch.cat([cache["k_pe"], k_pe], 1)
+                v = torch.cat([cache["v"], v], 1)
+            cache["k_nope"], cache["k_pe"], cache["v"] = k_nope, k_pe, v
         s = torch.einsum("bthd,bshd->bhts", q_nope, k_nope) + \
             torch.einsum("bthd,bsd->bhts", q_pe, k_pe)
         s = s.float() * scale
@@ -234,8 +240,8 @@ class DecoderLayer(nn.Module):
         else:
             self.mlp = MLP(cfg["hidden_size"], cfg["intermediate_size"])
 
-    def forward(self, h, cos, sin, mask, scale, valid=None):
-        h = h + self.self_attn(self.input_layernorm(h), cos, sin, mask, scale)
+    def forward(self, h, cos, sin, mask, scale, valid=None, cache=None):
+        h = h + self.self_attn(self.input_layernorm(h), cos, sin, mask, scale, cache)
         x = self.post_attention_layernorm(h)
         h = h + (self.mlp(x, valid) if self.is_moe else self.mlp(x))
         return h
@@ -326,6 +332,22 @@ class DeepseekV3(nn.Module):
                   None if valid is None else valid[:, :T1])
             mtp_logits = self.lm_head(m.shared_head.norm(y))
         return logits, mtp_logits
+
+    @torch.no_grad()
+    def step(self, ids, caches, start):
+        """Incremental forward for a batch of equal-length sequences. ids [B, Tn] are
+        the tokens at positions start..start+Tn-1; caches: list (one dict per main
+        layer), filled in place. Returns logits [B, Tn, V] and normed hidden."""
+        B, Tn = ids.shape
+        S = start + Tn
+        pos = torch.arange(start, S)[None].expand(B, Tn)
+        mask = torch.ones(Tn, S, dtype=torch.bool).tril(diagonal=start)[None].expand(B, Tn, S)
+        cos, sin = self.rope.cos_sin(pos)
+        h = self.model.embed_tokens(ids)
+        for layer, c in zip(self.model.layers[:self.L], caches):
+            h = layer(h, cos, sin, mask, self.scale, None, c)
+        hn = self.model.norm(h)
+        return self.lm_head(hn), hn
 
     def moe_layers(self):
         return [l.mlp for l in self.model.layers if l.is_moe]
