@@ -189,7 +189,11 @@ def main():
         opt.load_state_dict(ck["opt"])
         step, elapsed_prev = ck["step"], ck["elapsed"]
         random.seed(ck["step"])
-        print(f"resumed at step {step}", flush=True)
+        # drop log records written after this checkpoint
+        recs = [l for l in open(log_path) if json.loads(l)["step"] <= step] if os.path.exists(log_path) else []
+        with open(log_path, "w") as f:
+            f.writelines(recs)
+        print(f"resumed at step {step} ({elapsed_prev / 60:.1f} min elapsed)", flush=True)
     else:
         open(log_path, "w").close()
 
