@@ -45,10 +45,9 @@ int run(const Opts& o) {
   out["threads"] = pool.size();
   out["kernels"] = cpu_kernels().name;
   MachineLimits lim;
-  if (o.machine || !o.model.empty())
-    lim = measure_machine(pool, o.model.empty() ? int64_t(1) << 30 : int64_t(512) << 20);
+  lim = measure_machine(pool, o.machine ? int64_t(1) << 30 : int64_t(512) << 20);
   out["machine"] = {{"read_gbps", lim.read_gbps}, {"fma_gflops", lim.fma_gflops}};
-  if (o.model.empty()) {
+  if (o.machine) {
     if (o.json) {
       std::printf("%s\n", out.dump(2).c_str());
     } else {
@@ -58,7 +57,7 @@ int run(const Opts& o) {
     }
     return 0;
   }
-  auto model = Model::load(o.model);
+  auto model = o.model.empty() ? Model::load_embedded() : Model::load(o.model);
   const ModelConfig& c = model->config;
   const int64_t ctx =
       std::min<int64_t>(c.max_position_embeddings, int64_t(o.n_prompt) + o.n_gen + 1);
@@ -128,7 +127,7 @@ const Registrar reg{
     {"bench", "Measure prefill and decode speed against the machine's limits",
      [](CLI::App& app) -> std::function<int()> {
        auto o = std::make_shared<Opts>();
-       app.add_option("-m,--model", o->model, "Model directory (omit with --machine)");
+       app.add_option("-m,--model", o->model, "Model directory or .gguf (default: the embedded model)");
        app.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens")->check(CLI::NonNegativeNumber);
        app.add_option("-n,--n-gen", o->n_gen, "Generated tokens")->check(CLI::NonNegativeNumber);
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
@@ -139,7 +138,6 @@ const Registrar reg{
        add_spec_options(app, o->spec);
        app.add_flag("--machine", o->machine, "Measure only the machine's limits");
        return [o] {
-         if (o->model.empty() && !o->machine) throw Error("bench: give -m MODEL or --machine");
          return run(*o);
        };
      },
