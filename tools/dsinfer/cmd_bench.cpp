@@ -127,7 +127,8 @@ const Registrar reg{
     {"bench", "Measure prefill and decode speed against the machine's limits",
      [](CLI::App& app) -> std::function<int()> {
        auto o = std::make_shared<Opts>();
-       app.add_option("-m,--model", o->model, "Model directory or .gguf (default: the embedded model)");
+       app.add_option("-m,--model", o->model,
+                      "Model directory or .gguf (default: the embedded model)");
        app.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens")->check(CLI::NonNegativeNumber);
        app.add_option("-n,--n-gen", o->n_gen, "Generated tokens")->check(CLI::NonNegativeNumber);
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
@@ -137,9 +138,7 @@ const Registrar reg{
        app.add_flag("--json", o->json, "Print one JSON object");
        add_spec_options(app, o->spec);
        app.add_flag("--machine", o->machine, "Measure only the machine's limits");
-       return [o] {
-         return run(*o);
-       };
+       return [o] { return run(*o); };
      },
      60}};
 

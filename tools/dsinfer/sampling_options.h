@@ -4,7 +4,10 @@
 #include <CLI/CLI.hpp>
 
 #include "model/weights.h"
+#include "runtime/mtp_policy.h"
 #include "runtime/sampler.h"
+
+#include <algorithm>
 
 namespace ds::cli {
 
@@ -30,12 +33,15 @@ inline void add_sampling_options(CLI::App& app, SamplingParams& p) {
 /// Speculative decoding with the model's MTP module: --spec auto|mtp|none, --draft K.
 struct SpecOptions {
   std::string mode = "auto";
-  int draft = 1;
-  /// Drafts per step to use with `m` (0: plain decoding). "auto" turns MTP on for models
-  /// that carry an MTP module (measured a win on them; see docs/PERFORMANCE.md).
+  int draft = 0;  // 0: chosen from the model's shape (choose_mtp_drafts)
+  /// Drafts per step to use with `m` (0: plain decoding). "auto" uses MTP when the cost
+  /// model says it reads fewer weight bytes per token; "mtp" always (K from the cost model
+  /// unless --draft is given).
   int drafts_for(const Model& m) const {
     if (mode == "none" || m.mtp.empty()) return 0;
-    return draft;
+    if (draft > 0) return draft;
+    const int k = choose_mtp_drafts(m);
+    return mode == "mtp" ? std::max(k, 1) : k;
   }
 };
 
@@ -43,7 +49,8 @@ inline void add_spec_options(CLI::App& app, SpecOptions& s) {
   app.add_option("--spec", s.mode,
                  "Speculative decoding: auto (MTP when the model has it), mtp, none")
       ->check(CLI::IsMember({"auto", "mtp", "none"}));
-  app.add_option("--draft", s.draft, "Tokens drafted per step by the MTP module")
+  app.add_option("--draft", s.draft,
+                 "Tokens drafted per step by the MTP module (default: from the cost model)")
       ->check(CLI::Range(1, 8));
 }
 

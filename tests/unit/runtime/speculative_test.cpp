@@ -8,6 +8,7 @@
 
 #include "model/forward.h"
 #include "runtime/generator.h"
+#include "runtime/mtp_policy.h"
 #include "runtime/thread_pool.h"
 #include "test_util.h"
 #include "tiny_model.h"
@@ -85,6 +86,17 @@ TEST_F(SpeculativeTest, PrefixReuseKeepsTheMtpCacheRight) {
   const GenerationResult fresh = run(b, 2, 30);
   EXPECT_EQ(reused.tokens, fresh.tokens);
   EXPECT_EQ(reused.n_accepted, fresh.n_accepted);  // same drafts: the MTP cache was caught up
+}
+
+TEST_F(SpeculativeTest, CostModelOfDraftCounts) {
+  const std::vector<double> b = mtp_bytes_per_token(*model_, 0.85);
+  ASSERT_EQ(b.size(), 5u);
+  // No drafts: exactly the weights one decoded token reads (less the one embedding row).
+  EXPECT_NEAR(b[0], double(model_->active_weight_bytes() - model_->embed.row_bytes()), 1.0);
+  // Drafts that are never accepted only cost; certain ones pay for themselves.
+  EXPECT_EQ(choose_mtp_drafts(*model_, 0.0), 0);
+  EXPECT_GT(choose_mtp_drafts(*model_, 1.0), 0);
+  EXPECT_LT(mtp_bytes_per_token(*model_, 1.0)[1], b[0]);
 }
 
 TEST(SpeculativeSampling, FollowsTheMainModelsDistribution) {
