@@ -111,6 +111,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     ap.add_argument("--show", type=int, default=1, help="print N examples per family")
+    ap.add_argument("--dump", default=None,
+                    help="write each problem with PyTorch's greedy output as its 'completion' (JSONL), "
+                         "for `dsinfer eval --heldout` to check the engine generates the same text")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -145,6 +148,11 @@ def main():
             shown[p["family"]] += 1
             print(f"--- [{p['family']}] {'OK' if ok else 'WRONG'} (expected {p['answer']})\n"
                   f"{p['question']}\n{text}")
+    if args.dump:
+        with open(args.dump, "w", encoding="utf-8") as f:
+            for p, g in zip(probs, gens):
+                f.write(json.dumps({"family": p["family"], "question": p["question"], "answer": p["answer"],
+                                    "completion": tok.decode(g)}, ensure_ascii=False) + "\n")
     mtp_acc, mtp_n = mtp_acceptance(model, prompts, gens)
     res = {
         "accuracy": {f: round(a / n, 4) for f, (a, n) in acc.items()},
