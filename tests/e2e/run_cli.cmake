@@ -5,3 +5,6 @@ if(DSINFER_EMBED_OK)
            COMMAND ${DSINFER_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/run_cli_test.py $<TARGET_FILE:dsinfer> --default)
   set_tests_properties(e2e.default_model PROPERTIES LABELS "e2e" TIMEOUT 120)
 endif()
+add_test(NAME e2e.shipped_model_vs_pytorch
+         COMMAND ${DSINFER_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/shipped_model_test.py $<TARGET_FILE:dsinfer>)
+set_tests_properties(e2e.shipped_model_vs_pytorch PROPERTIES LABELS "e2e" TIMEOUT 300)
