@@ -8,3 +8,6 @@ endif()
 add_test(NAME e2e.shipped_model_vs_pytorch
          COMMAND ${DSINFER_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/shipped_model_test.py $<TARGET_FILE:dsinfer>)
 set_tests_properties(e2e.shipped_model_vs_pytorch PROPERTIES LABELS "e2e" TIMEOUT 300)
+add_test(NAME e2e.shipped_model_eval
+         COMMAND ${DSINFER_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/shipped_eval_test.py $<TARGET_FILE:dsinfer>)
+set_tests_properties(e2e.shipped_model_eval PROPERTIES LABELS "e2e" TIMEOUT 600)
