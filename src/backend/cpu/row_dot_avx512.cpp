@@ -1,0 +1,236 @@
+// AVX-512 fused row kernels: BF16 weights widened in registers (shift into the f32 high half)
+// and FMA'd against f32 activations; Q8_0 / Q4_K / Q6_K weights against Q8_0 / Q8_K
+// activations with VNNI integer dot products (vpdpbusd), following the structure of ggml's
+// x86 kernels (ggml-cpu/arch/x86/quants.c). Integer block sums are exact; only the float
+// combination order differs from the scalar references in src/quant/vec_dot.cpp.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backend/cpu/row_dot.h"
+#include "core/dtype.h"
+#include "quant/blocks.h"
+
+namespace ds::avx512 {
+
+namespace {
+
+inline __m512 bf16x16(const uint16_t* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+inline __m512 bf16x16_masked(const uint16_t* p, __mmask16 m) {
+  const __m256i v = _mm256_maskz_loadu_epi16(m, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+// NT tokens, two 16-wide chunks per step (2·NT independent FMA chains hide the latency).
+template <int NT>
+void dot_bf16_block(const uint16_t* w, const float* x, int64_t xs, int64_t n, float* y) {
+  __m512 acc0[NT], acc1[NT];
+  for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 w0 = bf16x16(w + i), w1 = bf16x16(w + i + 16);
+    for (int t = 0; t < NT; ++t) {
+      acc0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + i), acc0[t]);
+      acc1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * xs + i + 16), acc1[t]);
+    }
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __m512 w0 = bf16x16_masked(w + i, m);
+    for (int t = 0; t < NT; ++t)
+      acc0[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + t * xs + i), acc0[t]);
+  }
+  for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
+}
+
+float dot_q8_0(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const __m256i zero = _mm256_setzero_si256();
+  int64_t i = 0;
+  // vpdpbusd multiplies unsigned by signed bytes: |w| times y carrying w's sign.
+  auto block = [&](int64_t k) {
+    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[k].qs));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[k].qs));
+    const __m256i p = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(qa), _mm256_sign_epi8(qb, qa));
+    return _mm256_cvtepi32_ps(p);
+  };
+  for (; i + 2 <= nb; i += 2) {
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)), block(i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i + 1].d) * _cvtsh_ss(b[i + 1].d)),
+                           block(i + 1), acc1);
+  }
+  if (i < nb)
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)), block(i), acc0);
+  const __m256 s = _mm256_add_ps(acc0, acc1);
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i zero = _mm256_setzero_si256(), m4 = _mm256_set1_epi8(0x0f);
+  for (int64_t i = 0; i < nb; ++i) {
+    // Elements 0–15 are the low nibbles of qs, 16–31 the high ones; bit j of qh is bit 4 of
+    // element j, so q − 16 is the nibble minus 16 wherever that bit is clear.
+    const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].qs));
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), m4);
+    uint32_t qh;
+    std::memcpy(&qh, a[i].qh, 4);
+    const __m256i qa = _mm256_mask_sub_epi8(nib, __mmask32(~qh), nib, _mm256_set1_epi8(16));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    const __m256i p = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(qa), _mm256_sign_epi8(qb, qa));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)),
+                          _mm256_cvtepi32_ps(p), acc);
+  }
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// The 8 (scale, min) pairs of a Q4_K / Q5_K block (ggml's get_scale_min_k4).
+inline void k4_scales_mins(const uint8_t* q, uint8_t* sc, uint8_t* mn) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = q[j] & 63;
+    mn[j] = q[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; ++j) {
+    sc[j] = uint8_t((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+    mn[j] = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
+  __m512 acc = _mm512_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t sc[8], mn[8];
+    k4_scales_mins(a[i].scales, sc, mn);
+    const float d = _cvtsh_ss(a[i].d) * b[i].d, dmin = _cvtsh_ss(a[i].dmin) * b[i].d;
+    // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), 16-bit pairs multiplied in one vpmaddwd.
+    const __m128i mn8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8));
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
+    const __m256i mins = _mm256_madd_epi16(mn16, bs);  // [8] int32
+    __m512i sumi = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      // 32 bytes hold groups 2j (low nibbles) and 2j + 1 (high nibbles).
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * j));
+      const __m512i q4 = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+          _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+      const __m512i q8 = _mm512_loadu_si512(b[i].qs + 64 * j);
+      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4, q8);
+      const __m512i s = _mm512_inserti64x4(_mm512_set1_epi32(sc[2 * j]),
+                                           _mm256_set1_epi32(sc[2 * j + 1]), 1);
+      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, s));
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    acc = _mm512_fnmadd_ps(_mm512_set1_ps(dmin),
+                           _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
+  __m512 acc = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  // Byte shuffles that repeat scales 4c … 4c+3 four times each (one per 16-element group of
+  // a 64-element step, as 16 int32 lanes of 4 bytes).
+  const __m128i shuf[4] = {
+      _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+      _mm_setr_epi8(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
+      _mm_setr_epi8(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
+      _mm_setr_epi8(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15)};
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
+    // q - 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
+    const __m256i offs = _mm256_madd_epi16(
+        _mm256_cvtepi8_epi16(sc), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                    _mm512_slli_epi32(_mm512_zextsi256_si512(offs), 5));
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = _mm512_loadu_si512(a[i].ql + 64 * h);
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qh + 32 * h));
+      // Elements 128h + 32k + p: low nibble (k < 2) or high nibble (k ≥ 2) of
+      // ql[64h + 32(k%2) + p]; bits 4–5 are bits 2k, 2k+1 of qh[32h + p].
+      const __m512i hi01 = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
+          _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 2)), 2), 1);
+      const __m512i hi23 = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 4))),
+          _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 6)), 2), 1);
+      const __m512i q01 = _mm512_or_si512(_mm512_and_si512(ql, m4), hi01);
+      const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi23);
+      const __m512i p01 =
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), q01, _mm512_loadu_si512(b[i].qs + 128 * h));
+      const __m512i p23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q23,
+                                              _mm512_loadu_si512(b[i].qs + 128 * h + 64));
+      const __m512i s01 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, shuf[2 * h]));
+      const __m512i s23 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, shuf[2 * h + 1]));
+      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p01, s01));
+      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p23, s23));
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm512_cvtepi32_ps(sumi),
+                          acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+}  // namespace
+
+void dot_bf16_f32(const uint16_t* w, const float* x, int64_t x_stride, int nt, int64_t n,
+                  float* y) {
+  switch (nt) {
+    case 4:
+      return dot_bf16_block<4>(w, x, x_stride, n, y);
+    case 3:
+      return dot_bf16_block<3>(w, x, x_stride, n, y);
+    case 2:
+      return dot_bf16_block<2>(w, x, x_stride, n, y);
+    default:
+      return dot_bf16_block<1>(w, x, x_stride, n, y);
+  }
+}
+
+// A quantised weight row is at most a few KiB: looping tokens re-reads it from L1.
+void vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  for (int t = 0; t < nt; ++t)
+    y[t] = dot_q8_0(static_cast<const BlockQ8_0*>(w),
+                    reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                    n / kQK32);
+}
+
+void vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  for (int t = 0; t < nt; ++t)
+    y[t] = dot_q5_0(static_cast<const BlockQ5_0*>(w),
+                    reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                    n / kQK32);
+}
+
+void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  for (int t = 0; t < nt; ++t)
+    y[t] = dot_q4_K(static_cast<const BlockQ4_K*>(w),
+                    reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                    n / kQKK);
+}
+
+void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  for (int t = 0; t < nt; ++t)
+    y[t] = dot_q6_K(static_cast<const BlockQ6_K*>(w),
+                    reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                    n / kQKK);
+}
+
+}  // namespace ds::avx512
