@@ -128,11 +128,11 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k) {
   return p;
 }
 
-// x [n, cols] -> the activation format of the plan, [n, act_row_bytes] (kQuant only).
-const uint8_t* quantize_activations(const MatmulPlan& p, const float* x, int64_t n, int64_t cols) {
-  std::vector<uint8_t>& buf = act_scratch(size_t(n) * p.act_row_bytes);
-  for (int64_t t = 0; t < n; ++t) p.quantize_act(x + t * cols, buf.data() + t * p.act_row_bytes, cols);
-  return buf.data();
+// Rows [t0, t1) of x [n, cols] -> the activation format of the plan, into `qa`
+// [n, act_row_bytes] (kQuant only).
+void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0,
+                          int64_t t1, uint8_t* qa) {
+  for (int64_t t = t0; t < t1; ++t) p.quantize_act(x + t * cols, qa + t * p.act_row_bytes, cols);
 }
 
 // Rows [r0, r1) of y = x·Wᵀ on the calling thread. `qa` is x quantised by the plan (kQuant).
@@ -189,18 +189,34 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
 void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t y_stride,
                  int64_t r0, int64_t r1) {
   const MatmulPlan p = plan_for(w, cpu_kernels());
-  const uint8_t* qa =
-      p.path == MatmulPlan::Path::kQuant ? quantize_activations(p, x, n, w.cols) : nullptr;
+  uint8_t* qa = nullptr;
+  if (p.path == MatmulPlan::Path::kQuant) {
+    qa = act_scratch(size_t(n) * p.act_row_bytes).data();
+    quantize_activations(p, x, w.cols, 0, n, qa);
+  }
   run_rows(p, w, x, qa, n, y, y_stride, r0, r1);
 }
 
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   const MatmulPlan p = plan_for(w, cpu_kernels());
-  // The activations are quantised once, here, and shared read-only by every worker.
-  const uint8_t* qa =
-      p.path == MatmulPlan::Path::kQuant ? quantize_activations(p, x, n, w.cols) : nullptr;
   // Small matrices are not worth waking the pool for.
-  if (pool.size() == 1 || w.rows * w.cols * n < 32768) {
+  const bool serial = pool.size() == 1 || w.rows * w.cols * n < 32768;
+  // The activations are quantised once per call (split over tokens when there are several)
+  // into the caller's buffer, which every worker then reads.
+  uint8_t* qa = nullptr;
+  if (p.path == MatmulPlan::Path::kQuant) {
+    qa = act_scratch(size_t(n) * p.act_row_bytes).data();
+    if (serial || n == 1) {
+      quantize_activations(p, x, w.cols, 0, n, qa);
+    } else {
+      pool.run([&](int ti, int nt) {
+        int64_t b, e;
+        split_range(n, ti, nt, &b, &e);
+        quantize_activations(p, x, w.cols, b, e, qa);
+      });
+    }
+  }
+  if (serial) {
     run_rows(p, w, x, qa, n, y, w.rows, 0, w.rows);
     return;
   }
