@@ -47,7 +47,8 @@ const BenchMatrix& matrix(GgmlType t) {
   const int64_t rows = int64_t(kTargetBytes / rb) / 64 * 64;
   m->bytes.resize(size_t(rows) * rb);
   const auto x = bench_data(64 * kCols, 1);
-  for (int64_t r = 0; r < 64; ++r) tr->quantize(x.data() + r * kCols, m->bytes.data() + r * rb, kCols);
+  for (int64_t r = 0; r < 64; ++r)
+    tr->quantize(x.data() + r * kCols, m->bytes.data() + r * rb, kCols);
   for (int64_t r = 64; r < rows; r += 64)
     std::memcpy(m->bytes.data() + r * rb, m->bytes.data(), 64 * rb);
   DType dt;
@@ -110,10 +111,10 @@ void matmul_args(benchmark::internal::Benchmark* b) {
     for (int n : {1, 64}) b->Args({n, threads});
 }
 
-#define DS_MATMUL_BENCH(T, ISA)                                                          \
-  BENCHMARK_CAPTURE(BM_Matmul, T##_##ISA##_fused, GgmlType::T, Isa::k##ISA, true)        \
-      ->Apply(matmul_args);                                                              \
-  BENCHMARK_CAPTURE(BM_Matmul, T##_##ISA##_dequant, GgmlType::T, Isa::k##ISA, false)     \
+#define DS_MATMUL_BENCH(T, ISA)                                                      \
+  BENCHMARK_CAPTURE(BM_Matmul, T##_##ISA##_fused, GgmlType::T, Isa::k##ISA, true)    \
+      ->Apply(matmul_args);                                                          \
+  BENCHMARK_CAPTURE(BM_Matmul, T##_##ISA##_dequant, GgmlType::T, Isa::k##ISA, false) \
       ->Apply(matmul_args);
 
 DS_MATMUL_BENCH(BF16, Avx512)

@@ -86,9 +86,9 @@ using RowDotFn = void (*)(const void* w, const void* a, int64_t a_stride, int nt
 // row loop).
 struct MatmulPlan {
   enum class Path { kF32, kBf16, kQuant, kDequant } path = Path::kDequant;
-  RowDotFn row_dot = nullptr;             // kQuant: weight row · quantised activation rows
-  QuantizeRowFn quantize_act = nullptr;   // kQuant: f32 activation row -> vec_dot_type
-  size_t act_row_bytes = 0;               // kQuant: bytes of one quantised activation row
+  RowDotFn row_dot = nullptr;            // kQuant: weight row · quantised activation rows
+  QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
+  size_t act_row_bytes = 0;              // kQuant: bytes of one quantised activation row
 };
 
 MatmulPlan plan_for(const WeightView& w, const CpuKernels& k) {
@@ -130,8 +130,8 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k) {
 
 // Rows [t0, t1) of x [n, cols] -> the activation format of the plan, into `qa`
 // [n, act_row_bytes] (kQuant only).
-void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0,
-                          int64_t t1, uint8_t* qa) {
+void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
+                          uint8_t* qa) {
   for (int64_t t = t0; t < t1; ++t) p.quantize_act(x + t * cols, qa + t * p.act_row_bytes, cols);
 }
 
@@ -146,8 +146,8 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
     case MatmulPlan::Path::kF32:
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t t = 0; t < n; ++t)
-          y[t * y_stride + r] = k.dot_f32(reinterpret_cast<const float*>(base + r * rb),
-                                          x + t * cols, cols);
+          y[t * y_stride + r] =
+              k.dot_f32(reinterpret_cast<const float*>(base + r * rb), x + t * cols, cols);
       return;
     case MatmulPlan::Path::kBf16:
     case MatmulPlan::Path::kQuant: {

@@ -46,7 +46,9 @@ void dot_bf16_block(const uint16_t* w, const float* x, int64_t xs, int64_t n, fl
   }
 }
 
-inline __m256i sum_i16_pairs(__m256i v) { return _mm256_madd_epi16(v, _mm256_set1_epi16(1)); }
+inline __m256i sum_i16_pairs(__m256i v) {
+  return _mm256_madd_epi16(v, _mm256_set1_epi16(1));
+}
 
 float dot_q8_0(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
@@ -75,9 +77,9 @@ float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
     const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), m4);
     int32_t qh;
     std::memcpy(&qh, a[i].qh, 4);
-    const __m256i set = _mm256_cmpeq_epi8(
-        _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread), bit),
-        _mm256_set1_epi64x(-1));
+    const __m256i set =
+        _mm256_cmpeq_epi8(_mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread), bit),
+                          _mm256_set1_epi64x(-1));
     // q − 16: the nibble with 0xF0 or-ed in (i.e. minus 16) wherever bit 4 is clear.
     const __m256i qa = _mm256_or_si256(nib, _mm256_andnot_si256(set, _mm256_set1_epi8(char(0xf0))));
     const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
@@ -89,40 +91,46 @@ float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
   return hsum(acc);
 }
 
-inline void k4_scales_mins(const uint8_t* q, uint8_t* sc, uint8_t* mn) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = q[j] & 63;
-    mn[j] = q[j + 4] & 63;
-  }
-  for (int j = 4; j < 8; ++j) {
-    sc[j] = uint8_t((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
-    mn[j] = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
+// The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
+// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j).
+inline __m128i k4_scales_mins(const uint8_t* q) {
+  constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  u[3] = ((u[2] >> 4) & kMask2) | (((u[1] >> 6) & kMask3) << 4);
+  const uint32_t mins_lo = u[1] & kMask1;
+  u[1] = (u[2] & kMask2) | (((u[0] >> 6) & kMask3) << 4);
+  u[2] = mins_lo;
+  u[0] &= kMask1;
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
 }
 
 float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int64_t i = 0; i < nb; ++i) {
-    uint8_t sc[8], mn[8];
-    k4_scales_mins(a[i].scales, sc, mn);
+    const __m128i sm = k4_scales_mins(a[i].scales);
     const float d = _cvtsh_ss(a[i].d) * b[i].d, dmin = _cvtsh_ss(a[i].dmin) * b[i].d;
-    const __m128i mn8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
     const __m256i mins =
-        _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8)),
+        _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)),
                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    const __m128i sc8 = _mm_cvtepu8_epi16(sm);  // the 8 scales as int16
+    const __m256i sc = _mm256_set_m128i(sc8, sc8);
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 4; ++j) {
+      // Byte shuffles broadcasting int16 scale 2j (resp. 2j + 1) to every lane.
+      const __m256i s0 =
+          _mm256_shuffle_epi8(sc, _mm256_set1_epi16(int16_t(((4 * j + 1) << 8) | (4 * j))));
+      const __m256i s1 =
+          _mm256_shuffle_epi8(sc, _mm256_set1_epi16(int16_t(((4 * j + 3) << 8) | (4 * j + 2))));
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * j));
       const __m256i ql = _mm256_and_si256(q, m4);
       const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
       const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 64 * j));
       const __m256i y1 =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 64 * j + 32));
-      const __m256i p0 =
-          _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), _mm256_maddubs_epi16(ql, y0));
-      const __m256i p1 =
-          _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), _mm256_maddubs_epi16(qh, y1));
+      const __m256i p0 = _mm256_madd_epi16(s0, _mm256_maddubs_epi16(ql, y0));
+      const __m256i p1 = _mm256_madd_epi16(s1, _mm256_maddubs_epi16(qh, y1));
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
@@ -158,13 +166,13 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
         const int g = 8 * h + 2 * k;
         const __m256i y =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 128 * h + 32 * k));
-        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(a[i].scales[g + 1]),
-                                           _mm_set1_epi16(a[i].scales[g]));
+        const __m256i s =
+            _mm256_set_m128i(_mm_set1_epi16(a[i].scales[g + 1]), _mm_set1_epi16(a[i].scales[g]));
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(s, _mm256_maddubs_epi16(q[k], y)));
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi),
-                          acc);
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
   }
   return hsum(acc);
 }

@@ -1,7 +1,7 @@
 // AVX-512 fused row kernels: BF16 weights widened in registers (shift into the f32 high half)
 // and FMA'd against f32 activations; Q8_0 / Q4_K / Q6_K weights against Q8_0 / Q8_K
-// activations with VNNI integer dot products (vpdpbusd), following the structure of ggml's
-// x86 kernels (ggml-cpu/arch/x86/quants.c). Integer block sums are exact; only the float
+// activations with VNNI integer dot products (vpdpbusd / vpdpwssd), following the structure of
+// ggml's x86 kernels (ggml-cpu/arch/x86/quants.c). Integer block sums are exact; only the float
 // combination order differs from the scalar references in src/quant/vec_dot.cpp.
 #include <immintrin.h>
 
@@ -94,46 +94,55 @@ float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
   return _mm_cvtss_f32(r);
 }
 
-// The 8 (scale, min) pairs of a Q4_K / Q5_K block (ggml's get_scale_min_k4).
-inline void k4_scales_mins(const uint8_t* q, uint8_t* sc, uint8_t* mn) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = q[j] & 63;
-    mn[j] = q[j + 4] & 63;
-  }
-  for (int j = 4; j < 8; ++j) {
-    sc[j] = uint8_t((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
-    mn[j] = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
+// The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
+// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j).
+inline __m128i k4_scales_mins(const uint8_t* q) {
+  constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  u[3] = ((u[2] >> 4) & kMask2) | (((u[1] >> 6) & kMask3) << 4);
+  const uint32_t mins_lo = u[1] & kMask1;
+  u[1] = (u[2] & kMask2) | (((u[0] >> 6) & kMask3) << 4);
+  u[2] = mins_lo;
+  u[0] &= kMask1;
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
 }
 
+// Lane indices that spread 16-bit scales over the 16-bit pair sums of one 64-byte step:
+// `per` consecutive lanes per scale, starting at scale `first`.
+inline __m512i spread_idx(int first, int per) {
+  alignas(64) int16_t idx[32];
+  for (int l = 0; l < 32; ++l) idx[l] = int16_t(first + l / per);
+  return _mm512_load_si512(idx);
+}
+
+// Integer sums per step: vpmaddubsw (unsigned quants × signed activations → 16-bit pairs),
+// then vpdpwssd multiplies the pairs by their group's scale and accumulates in 32 bits.
 float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
   __m512 acc = _mm512_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0f);
+  // Step j covers groups 2j (lanes 0–15) and 2j + 1 (lanes 16–31).
+  const __m512i idx[4] = {spread_idx(0, 16), spread_idx(2, 16), spread_idx(4, 16),
+                          spread_idx(6, 16)};
   for (int64_t i = 0; i < nb; ++i) {
-    uint8_t sc[8], mn[8];
-    k4_scales_mins(a[i].scales, sc, mn);
+    const __m128i sm = k4_scales_mins(a[i].scales);
     const float d = _cvtsh_ss(a[i].d) * b[i].d, dmin = _cvtsh_ss(a[i].dmin) * b[i].d;
-    // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), 16-bit pairs multiplied in one vpmaddwd.
-    const __m128i mn8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
-    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8));
-    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
-    const __m256i mins = _mm256_madd_epi16(mn16, bs);  // [8] int32
+    // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), the 16-bit pairs in one vpmaddwd.
+    const __m128i mn = _mm_unpackhi_epi8(sm, sm);
+    const __m256i mins = _mm256_madd_epi16(
+        _mm256_cvtepu8_epi16(mn), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
     __m512i sumi = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {
-      // 32 bytes hold groups 2j (low nibbles) and 2j + 1 (high nibbles).
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * j));
-      const __m512i q4 = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_and_si256(q, m4)),
-          _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
-      const __m512i q8 = _mm512_loadu_si512(b[i].qs + 64 * j);
-      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4, q8);
-      const __m512i s = _mm512_inserti64x4(_mm512_set1_epi32(sc[2 * j]),
-                                           _mm256_set1_epi32(sc[2 * j + 1]), 1);
-      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, s));
+      const __m512i q4 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                            _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+      const __m512i p = _mm512_maddubs_epi16(q4, _mm512_loadu_si512(b[i].qs + 64 * j));
+      sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(idx[j], sc16));
     }
     acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-    acc = _mm512_fnmadd_ps(_mm512_set1_ps(dmin),
-                           _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc);
+    acc = _mm512_fnmadd_ps(_mm512_set1_ps(dmin), _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)),
+                           acc);
   }
   return _mm512_reduce_add_ps(acc);
 }
@@ -142,20 +151,17 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
   __m512 acc = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m256i m2 = _mm256_set1_epi8(0x03);
-  // Byte shuffles that repeat scales 4c … 4c+3 four times each (one per 16-element group of
-  // a 64-element step, as 16 int32 lanes of 4 bytes).
-  const __m128i shuf[4] = {
-      _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-      _mm_setr_epi8(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
-      _mm_setr_epi8(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
-      _mm_setr_epi8(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15)};
+  // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
+  const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
   for (int64_t i = 0; i < nb; ++i) {
-    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
-    // q - 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
-    const __m256i offs = _mm256_madd_epi16(
-        _mm256_cvtepi8_epi16(sc), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    const __m256i sc =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+    // q − 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
+    const __m256i offs =
+        _mm256_madd_epi16(sc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
     __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(),
                                     _mm512_slli_epi32(_mm512_zextsi256_si512(offs), 5));
+    const __m512i sc16 = _mm512_castsi256_si512(sc);
     for (int h = 0; h < 2; ++h) {
       const __m512i ql = _mm512_loadu_si512(a[i].ql + 64 * h);
       const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qh + 32 * h));
@@ -169,17 +175,13 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
           _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 6)), 2), 1);
       const __m512i q01 = _mm512_or_si512(_mm512_and_si512(ql, m4), hi01);
       const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi23);
-      const __m512i p01 =
-          _mm512_dpbusd_epi32(_mm512_setzero_si512(), q01, _mm512_loadu_si512(b[i].qs + 128 * h));
-      const __m512i p23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q23,
-                                              _mm512_loadu_si512(b[i].qs + 128 * h + 64));
-      const __m512i s01 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, shuf[2 * h]));
-      const __m512i s23 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, shuf[2 * h + 1]));
-      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p01, s01));
-      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p23, s23));
+      const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[i].qs + 128 * h));
+      const __m512i p23 = _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[i].qs + 128 * h + 64));
+      sumi = _mm512_dpwssd_epi32(sumi, p01, _mm512_permutexvar_epi16(idx[2 * h], sc16));
+      sumi = _mm512_dpwssd_epi32(sumi, p23, _mm512_permutexvar_epi16(idx[2 * h + 1], sc16));
     }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm512_cvtepi32_ps(sumi),
-                          acc);
+    acc =
+        _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm512_cvtepi32_ps(sumi), acc);
   }
   return _mm512_reduce_add_ps(acc);
 }
@@ -204,33 +206,37 @@ void dot_bf16_f32(const uint16_t* w, const float* x, int64_t x_stride, int nt, i
 void vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   for (int t = 0; t < nt; ++t)
-    y[t] = dot_q8_0(static_cast<const BlockQ8_0*>(w),
-                    reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
-                    n / kQK32);
+    y[t] =
+        dot_q8_0(static_cast<const BlockQ8_0*>(w),
+                 reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                 n / kQK32);
 }
 
 void vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   for (int t = 0; t < nt; ++t)
-    y[t] = dot_q5_0(static_cast<const BlockQ5_0*>(w),
-                    reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
-                    n / kQK32);
+    y[t] =
+        dot_q5_0(static_cast<const BlockQ5_0*>(w),
+                 reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                 n / kQK32);
 }
 
 void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   for (int t = 0; t < nt; ++t)
-    y[t] = dot_q4_K(static_cast<const BlockQ4_K*>(w),
-                    reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride),
-                    n / kQKK);
+    y[t] =
+        dot_q4_K(static_cast<const BlockQ4_K*>(w),
+                 reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                 n / kQKK);
 }
 
 void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   for (int t = 0; t < nt; ++t)
-    y[t] = dot_q6_K(static_cast<const BlockQ6_K*>(w),
-                    reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride),
-                    n / kQKK);
+    y[t] =
+        dot_q6_K(static_cast<const BlockQ6_K*>(w),
+                 reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                 n / kQKK);
 }
 
 }  // namespace ds::avx512
