@@ -20,7 +20,7 @@ namespace ds {
 namespace {
 
 constexpr int64_t kCols = 4096;
-constexpr size_t kTargetBytes = size_t(64) << 20;  // well past the last-level cache
+constexpr size_t kTargetBytes = size_t(256) << 20;  // well past the last-level cache
 
 std::vector<float> bench_data(int64_t n, uint32_t s) {
   std::vector<float> x(static_cast<size_t>(n));
@@ -37,11 +37,14 @@ struct BenchMatrix {
   WeightView view;
 };
 
+// One matrix is kept at a time (benchmarks of one type run back to back).
 const BenchMatrix& matrix(GgmlType t) {
-  static std::unique_ptr<BenchMatrix> cache[64];
-  std::unique_ptr<BenchMatrix>& m = cache[int(t) % 64];
-  if (m) return *m;
+  static std::unique_ptr<BenchMatrix> m;
+  static GgmlType type = GgmlType::F32;
+  if (m && type == t) return *m;
+  m.reset();
   m = std::make_unique<BenchMatrix>();
+  type = t;
   const QuantTraits* tr = quant_traits(t);
   const size_t rb = size_t(kCols / tr->block_size) * tr->block_bytes;
   const int64_t rows = int64_t(kTargetBytes / rb) / 64 * 64;

@@ -149,22 +149,40 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
           y[t * y_stride + r] =
               k.dot_f32(reinterpret_cast<const float*>(base + r * rb), x + t * cols, cols);
       return;
-    case MatmulPlan::Path::kBf16:
+    case MatmulPlan::Path::kBf16: {
+      // Blocks of kRowBlock rows × kMaxRowTokens tokens, swept kMaxRowTokens rows at a time:
+      // every activation load feeds up to 4 weight rows and every weight load up to 4 tokens,
+      // and the weight block is reused from cache across the token blocks.
+      float out[kMaxRowTokens * kMaxRowTokens];
+      const int64_t ws = int64_t(rb / 2);
+      for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
+        const int64_t rb1 = std::min(r1, rb0 + kRowBlock);
+        for (int64_t t0 = 0; t0 < n; t0 += kMaxRowTokens) {
+          const int nt = int(std::min<int64_t>(kMaxRowTokens, n - t0));
+          for (int64_t r = rb0; r < rb1; r += kMaxRowTokens) {
+            const int nr = int(std::min<int64_t>(kMaxRowTokens, rb1 - r));
+            k.dot_bf16_f32(reinterpret_cast<const uint16_t*>(base + r * rb), ws, nr, x + t0 * cols,
+                           cols, nt, cols, out);
+            for (int i = 0; i < nr; ++i)
+              for (int j = 0; j < nt; ++j)
+                y[(t0 + j) * y_stride + r + i] = out[i * kMaxRowTokens + j];
+          }
+        }
+      }
+      return;
+    }
     case MatmulPlan::Path::kQuant: {
-      // Blocks of kRowBlock rows × kMaxRowTokens tokens: each weight row loaded feeds up to
-      // kMaxRowTokens tokens in registers, and a token block is reused across the row block.
+      // Blocks of kRowBlock rows × kMaxRowTokens tokens: a quantised weight row (a few KiB)
+      // is re-read from L1 for each token of the block, and the token block's activations
+      // stay in L1 across the row block.
       float out[kMaxRowTokens];
       for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
         const int64_t rb1 = std::min(r1, rb0 + kRowBlock);
         for (int64_t t0 = 0; t0 < n; t0 += kMaxRowTokens) {
           const int nt = int(std::min<int64_t>(kMaxRowTokens, n - t0));
           for (int64_t r = rb0; r < rb1; ++r) {
-            if (p.path == MatmulPlan::Path::kBf16)
-              k.dot_bf16_f32(reinterpret_cast<const uint16_t*>(base + r * rb), x + t0 * cols, cols,
-                             nt, cols, out);
-            else
-              p.row_dot(base + r * rb, qa + t0 * p.act_row_bytes, int64_t(p.act_row_bytes), nt,
-                        cols, out);
+            p.row_dot(base + r * rb, qa + t0 * p.act_row_bytes, int64_t(p.act_row_bytes), nt, cols,
+                      out);
             for (int j = 0; j < nt; ++j) y[(t0 + j) * y_stride + r] = out[j];
           }
         }

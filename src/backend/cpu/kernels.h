@@ -28,9 +28,11 @@ struct CpuKernels {
   // Fused matrix-vector kernels: one weight row against up to kMaxRowTokens activation rows,
   // reading the weights once and never materialising them as f32 (see docs/PERFORMANCE.md).
 
-  /// y[t] = Σ_i bf16(w[i])·x[t·x_stride + i] for t < nt (1 ≤ nt ≤ kMaxRowTokens).
-  void (*dot_bf16_f32)(const uint16_t* w, const float* x, int64_t x_stride, int nt, int64_t n,
-                       float* y);
+  /// y[r·kMaxRowTokens + t] = Σ_i bf16(w[r·w_stride + i])·x[t·x_stride + i] for r < nr,
+  /// t < nt (1 ≤ nr, nt ≤ kMaxRowTokens): a register block of weight rows × tokens, so each
+  /// activation load feeds nr FMAs and each weight load nt.
+  void (*dot_bf16_f32)(const uint16_t* w, int64_t w_stride, int nr, const float* x,
+                       int64_t x_stride, int nt, int64_t n, float* y);
   /// y[t] = vec_dot(w, a + t·a_stride bytes) for t < nt, with ggml's pairing of formats: the
   /// weight row `w` in the named block type, activation rows in Q8_0 / Q8_K (src/quant).
   void (*vec_dot_q8_0_q8_0)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
@@ -43,7 +45,7 @@ struct CpuKernels {
                             float* y);
 };
 
-/// Most activation rows one fused row kernel call handles (its register block).
+/// Most activation rows (and BF16 weight rows) one fused kernel call handles.
 inline constexpr int kMaxRowTokens = 4;
 
 /// The kernels chosen for this machine (honours DSINFER_ISA; throws ds::Error when the

@@ -45,19 +45,22 @@ double fma_loop(int64_t iters) {
   return double(iters) * 16 * 2;
 }
 
-void dot_bf16_f32(const uint16_t* w, const float* x, int64_t x_stride, int nt, int64_t n,
-                  float* y) {
-  // Eight partial sums per token, as dot_f32.
-  for (int t = 0; t < nt; ++t) {
-    const float* xt = x + t * x_stride;
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int k = 0; k < 8; ++k) acc[k] += bf16_to_f32(w[i + k]) * xt[i + k];
-    float s = 0;
-    for (int k = 0; k < 8; ++k) s += acc[k];
-    for (; i < n; ++i) s += bf16_to_f32(w[i]) * xt[i];
-    y[t] = s;
+void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  // Eight partial sums per (row, token), as dot_f32.
+  for (int r = 0; r < nr; ++r) {
+    const uint16_t* wr = w + r * w_stride;
+    for (int t = 0; t < nt; ++t) {
+      const float* xt = x + t * x_stride;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += bf16_to_f32(wr[i + k]) * xt[i + k];
+      float s = 0;
+      for (int k = 0; k < 8; ++k) s += acc[k];
+      for (; i < n; ++i) s += bf16_to_f32(wr[i]) * xt[i];
+      y[r * kMaxRowTokens + t] = s;
+    }
   }
 }
 

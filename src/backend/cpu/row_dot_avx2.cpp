@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
 #include "quant/blocks.h"
@@ -27,24 +28,37 @@ inline __m256 bf16x8(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
 }
 
-template <int NT>
-void dot_bf16_block(const uint16_t* w, const float* x, int64_t xs, int64_t n, float* y) {
-  __m256 acc0[NT], acc1[NT];
-  for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+// NR weight rows × NT tokens of accumulators (NR ≤ 2: at most 8 of the 16 ymm registers).
+// Each accumulator sees the same operations whatever NR and NT are, so a result does not
+// depend on how matmul blocked the rows (or split them over threads).
+template <int NR, int NT>
+void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, int64_t n,
+                    float* y) {
+  __m256 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 w0 = bf16x8(w + i), w1 = bf16x8(w + i + 8);
+  for (; i + 8 <= n; i += 8) {
+    __m256 wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = bf16x8(w + r * ws + i);
     for (int t = 0; t < NT; ++t) {
-      acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * xs + i), acc0[t]);
-      acc1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * xs + i + 8), acc1[t]);
+      const __m256 xv = _mm256_loadu_ps(x + t * xs + i);
+      for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
-  for (int t = 0; t < NT; ++t) {
-    float s = hsum(_mm256_add_ps(acc0[t], acc1[t]));
-    for (int64_t j = i; j < n; ++j) s += bf16_to_f32(w[j]) * x[t * xs + j];
-    y[t] = s;
-  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float s = hsum(acc[r][t]);
+      for (int64_t j = i; j < n; ++j) s += bf16_to_f32(w[r * ws + j]) * x[t * xs + j];
+      y[r * kMaxRowTokens + t] = s;
+    }
 }
+
+using Bf16BlockFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, int64_t, float*);
+
+template <int NR>
+constexpr Bf16BlockFn kBf16Row[4] = {dot_bf16_block<NR, 1>, dot_bf16_block<NR, 2>,
+                                     dot_bf16_block<NR, 3>, dot_bf16_block<NR, 4>};
 
 inline __m256i sum_i16_pairs(__m256i v) {
   return _mm256_madd_epi16(v, _mm256_set1_epi16(1));
@@ -187,17 +201,13 @@ void rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, flo
 
 }  // namespace
 
-void dot_bf16_f32(const uint16_t* w, const float* x, int64_t x_stride, int nt, int64_t n,
-                  float* y) {
-  switch (nt) {
-    case 4:
-      return dot_bf16_block<4>(w, x, x_stride, n, y);
-    case 3:
-      return dot_bf16_block<3>(w, x, x_stride, n, y);
-    case 2:
-      return dot_bf16_block<2>(w, x, x_stride, n, y);
-    default:
-      return dot_bf16_block<1>(w, x, x_stride, n, y);
+void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  for (int r = 0; r < nr; r += 2) {
+    if (nr - r >= 2)
+      kBf16Row<2>[nt - 1](w + r * w_stride, w_stride, x, x_stride, n, y + r * kMaxRowTokens);
+    else
+      kBf16Row<1>[nt - 1](w + r * w_stride, w_stride, x, x_stride, n, y + r * kMaxRowTokens);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
 #include "quant/blocks.h"
@@ -25,27 +26,34 @@ inline __m512 bf16x16_masked(const uint16_t* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
 }
 
-// NT tokens, two 16-wide chunks per step (2·NT independent FMA chains hide the latency).
-template <int NT>
-void dot_bf16_block(const uint16_t* w, const float* x, int64_t xs, int64_t n, float* y) {
-  __m512 acc0[NT], acc1[NT];
-  for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512 w0 = bf16x16(w + i), w1 = bf16x16(w + i + 16);
+// NR weight rows × NT tokens of accumulators (at most 16 of the 32 zmm registers). Each
+// accumulator sees the same FMA sequence whatever NR and NT are, so a result does not depend
+// on how matmul blocked the rows (or split them over threads).
+template <int NR, int NT>
+void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, int64_t n,
+                    float* y) {
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    __m512 wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = bf16x16_masked(w + r * ws + i, m);
     for (int t = 0; t < NT; ++t) {
-      acc0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + i), acc0[t]);
-      acc1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * xs + i + 16), acc1[t]);
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + i);
+      for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
-  for (; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
-    const __m512 w0 = bf16x16_masked(w + i, m);
-    for (int t = 0; t < NT; ++t)
-      acc0[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + t * xs + i), acc0[t]);
-  }
-  for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) y[r * kMaxRowTokens + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
+
+using Bf16BlockFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, int64_t, float*);
+
+template <int NR>
+constexpr Bf16BlockFn kBf16Row[4] = {dot_bf16_block<NR, 1>, dot_bf16_block<NR, 2>,
+                                     dot_bf16_block<NR, 3>, dot_bf16_block<NR, 4>};
+constexpr const Bf16BlockFn* kBf16Blocks[4] = {kBf16Row<1>, kBf16Row<2>, kBf16Row<3>, kBf16Row<4>};
 
 float dot_q8_0(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -188,18 +196,9 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
 
 }  // namespace
 
-void dot_bf16_f32(const uint16_t* w, const float* x, int64_t x_stride, int nt, int64_t n,
-                  float* y) {
-  switch (nt) {
-    case 4:
-      return dot_bf16_block<4>(w, x, x_stride, n, y);
-    case 3:
-      return dot_bf16_block<3>(w, x, x_stride, n, y);
-    case 2:
-      return dot_bf16_block<2>(w, x, x_stride, n, y);
-    default:
-      return dot_bf16_block<1>(w, x, x_stride, n, y);
-  }
+void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  kBf16Blocks[nr - 1][nt - 1](w, w_stride, x, x_stride, n, y);
 }
 
 // A quantised weight row is at most a few KiB: looping tokens re-reads it from L1.

@@ -40,23 +40,27 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float sigma = 1.0f) {
 
 TEST_P(RowDotTest, Bf16MatchesFloat64) {
   for (int64_t n : {1, 7, 8, 15, 16, 17, 31, 32, 33, 100, 1000, 2048}) {
-    for (int nt = 1; nt <= kMaxRowTokens; ++nt) {
-      const auto wf = random_floats(size_t(n), 11);
-      std::vector<uint16_t> w(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) w[size_t(i)] = f32_to_bf16(wf[size_t(i)]);
-      const int64_t stride = n + 3;  // rows need not be packed
-      const auto x = random_floats(size_t(nt * stride), 12);
-      float y[kMaxRowTokens];
-      k().dot_bf16_f32(w.data(), x.data(), stride, nt, n, y);
-      for (int t = 0; t < nt; ++t) {
-        double exact = 0, mag = 0;
-        for (int64_t i = 0; i < n; ++i) {
-          const double p = double(bf16_to_f32(w[size_t(i)])) * x[size_t(t * stride + i)];
-          exact += p;
-          mag += std::fabs(p);
-        }
-        // fp32 accumulation: |error| ≤ 1e-6 · Σ|w·x| (≈ 8 ulp of the absolute sum).
-        EXPECT_NEAR(y[t], exact, 1e-6 * mag + 1e-30) << "n=" << n << " nt=" << nt << " t=" << t;
+    const int64_t ws = n + 5, xs = n + 3;  // rows need not be packed
+    const auto wf = random_floats(size_t(kMaxRowTokens * ws), 11);
+    std::vector<uint16_t> w(wf.size());
+    for (size_t i = 0; i < wf.size(); ++i) w[i] = f32_to_bf16(wf[i]);
+    const auto x = random_floats(size_t(kMaxRowTokens * xs), 12);
+    for (int nr = 1; nr <= kMaxRowTokens; ++nr) {
+      for (int nt = 1; nt <= kMaxRowTokens; ++nt) {
+        float y[kMaxRowTokens * kMaxRowTokens];
+        k().dot_bf16_f32(w.data(), ws, nr, x.data(), xs, nt, n, y);
+        for (int r = 0; r < nr; ++r)
+          for (int t = 0; t < nt; ++t) {
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              const double p = double(bf16_to_f32(w[size_t(r * ws + i)])) * x[size_t(t * xs + i)];
+              exact += p;
+              mag += std::fabs(p);
+            }
+            // fp32 accumulation: |error| ≤ 1e-6 · Σ|w·x| (≈ 8 ulp of the absolute sum).
+            EXPECT_NEAR(y[r * kMaxRowTokens + t], exact, 1e-6 * mag + 1e-30)
+                << "n=" << n << " nr=" << nr << " nt=" << nt << " r=" << r << " t=" << t;
+          }
       }
     }
   }
@@ -110,7 +114,7 @@ TEST_P(RowDotTest, QuantisedMatchReference) {
 TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
   set_cpu_isa(GetParam());
   ThreadPool pool(2);
-  const int64_t rows = 37, cols = 512;
+  const int64_t rows = 37, cols = 512;  // 37: partial row and register blocks
   for (GgmlType gt :
        {GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
     const QuantTraits* wt = quant_traits(gt);
