@@ -126,37 +126,49 @@ inline __m512i spread_idx(int first, int per) {
 
 // Integer sums per step: vpmaddubsw (unsigned quants × signed activations → 16-bit pairs),
 // then vpdpwssd multiplies the pairs by their group's scale and accumulates in 32 bits.
-float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
-  __m512 acc = _mm512_setzero_ps();
+// NT activation rows share each unpacked weight step; every token's accumulator sees the
+// same operations whatever NT is.
+template <int NT>
+void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   // Step j covers groups 2j (lanes 0–15) and 2j + 1 (lanes 16–31).
   const __m512i idx[4] = {spread_idx(0, 16), spread_idx(2, 16), spread_idx(4, 16),
                           spread_idx(6, 16)};
   for (int64_t i = 0; i < nb; ++i) {
     const __m128i sm = k4_scales_mins(a[i].scales);
-    const float d = _cvtsh_ss(a[i].d) * b[i].d, dmin = _cvtsh_ss(a[i].dmin) * b[i].d;
+    const float dw = _cvtsh_ss(a[i].d), mw = _cvtsh_ss(a[i].dmin);
     // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), the 16-bit pairs in one vpmaddwd.
-    const __m128i mn = _mm_unpackhi_epi8(sm, sm);
-    const __m256i mins = _mm256_madd_epi16(
-        _mm256_cvtepu8_epi16(mn), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
     const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
-    __m512i sumi = _mm512_setzero_si512();
+    __m512i sumi[NT];
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * j));
       const __m512i q4 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
                                             _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
-      const __m512i p = _mm512_maddubs_epi16(q4, _mm512_loadu_si512(b[i].qs + 64 * j));
-      sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(idx[j], sc16));
+      const __m512i s = _mm512_permutexvar_epi16(idx[j], sc16);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i p = _mm512_maddubs_epi16(q4, _mm512_loadu_si512(b[t][i].qs + 64 * j));
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p, s);
+      }
     }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-    acc = _mm512_fnmadd_ps(_mm512_set1_ps(dmin), _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)),
-                           acc);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i mins = _mm256_madd_epi16(
+          mn, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_set1_ps(mw * b[t][i].d),
+                                _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[t]);
+    }
   }
-  return _mm512_reduce_add_ps(acc);
+  for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
-float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
-  __m512 acc = _mm512_setzero_ps();
+template <int NT>
+void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m256i m2 = _mm256_set1_epi8(0x03);
   // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
@@ -164,12 +176,15 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i) {
     const __m256i sc =
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
-    // q − 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
-    const __m256i offs =
-        _mm256_madd_epi16(sc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
-    __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                    _mm512_slli_epi32(_mm512_zextsi256_si512(offs), 5));
     const __m512i sc16 = _mm512_castsi256_si512(sc);
+    __m512i sumi[NT];
+    for (int t = 0; t < NT; ++t) {
+      // q − 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
+      const __m256i offs = _mm256_madd_epi16(
+          sc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+      sumi[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                 _mm512_slli_epi32(_mm512_zextsi256_si512(offs), 5));
+    }
     for (int h = 0; h < 2; ++h) {
       const __m512i ql = _mm512_loadu_si512(a[i].ql + 64 * h);
       const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qh + 32 * h));
@@ -183,16 +198,54 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
           _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 6)), 2), 1);
       const __m512i q01 = _mm512_or_si512(_mm512_and_si512(ql, m4), hi01);
       const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi23);
-      const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[i].qs + 128 * h));
-      const __m512i p23 = _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[i].qs + 128 * h + 64));
-      sumi = _mm512_dpwssd_epi32(sumi, p01, _mm512_permutexvar_epi16(idx[2 * h], sc16));
-      sumi = _mm512_dpwssd_epi32(sumi, p23, _mm512_permutexvar_epi16(idx[2 * h + 1], sc16));
+      const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
+      const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
+        const __m512i p23 =
+            _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p01, s01);
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p23, s23);
+      }
     }
-    acc =
-        _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm512_cvtepi32_ps(sumi), acc);
+    const float dw = _cvtsh_ss(a[i].d);
+    for (int t = 0; t < NT; ++t)
+      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
   }
-  return _mm512_reduce_add_ps(acc);
+  for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
+
+// Calls Dot<nt>::run with the nt activation rows of one call.
+template <typename W, template <int> class Dot>
+void k_rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y) {
+  const BlockQ8_K* rows[kMaxRowTokens];
+  for (int t = 0; t < nt; ++t)
+    rows[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride);
+  const W* wr = static_cast<const W*>(w);
+  switch (nt) {
+    case 4:
+      return Dot<4>::run(wr, rows, n / kQKK, y);
+    case 3:
+      return Dot<3>::run(wr, rows, n / kQKK, y);
+    case 2:
+      return Dot<2>::run(wr, rows, n / kQKK, y);
+    default:
+      return Dot<1>::run(wr, rows, n / kQKK, y);
+  }
+}
+
+template <int NT>
+struct Q4K {
+  static void run(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+    dot_q4_K<NT>(a, b, nb, y);
+  }
+};
+template <int NT>
+struct Q6K {
+  static void run(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+    dot_q6_K<NT>(a, b, nb, y);
+  }
+};
 
 }  // namespace
 
@@ -222,20 +275,12 @@ void vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, i
 
 void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
-  for (int t = 0; t < nt; ++t)
-    y[t] =
-        dot_q4_K(static_cast<const BlockQ4_K*>(w),
-                 reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride),
-                 n / kQKK);
+  k_rows<BlockQ4_K, Q4K>(w, a, a_stride, nt, n, y);
 }
 
 void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
-  for (int t = 0; t < nt; ++t)
-    y[t] =
-        dot_q6_K(static_cast<const BlockQ6_K*>(w),
-                 reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride),
-                 n / kQKK);
+  k_rows<BlockQ6_K, Q6K>(w, a, a_stride, nt, n, y);
 }
 
 }  // namespace ds::avx512
