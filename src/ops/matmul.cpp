@@ -59,9 +59,12 @@ void dequantize_row(const WeightView& w, int64_t r, float* dst) {
 
 namespace {
 
-// Rows dequantised together: the tile (kTileRows × cols floats) stays in L1/L2 while every
-// token of the batch is multiplied with it.
+// Rows dequantised together by the fallback path: the tile (kTileRows × cols floats) stays in
+// L1/L2 while every token of the batch is multiplied with it.
 constexpr int64_t kTileRows = 8;
+// Rows swept by the fused path before moving to the next block of tokens: the block's
+// activations stay in L1 while the weight rows stream past them (see docs/PERFORMANCE.md).
+constexpr int64_t kRowBlock = 16;
 
 std::vector<float>& scratch(size_t n) {
   thread_local std::vector<float> buf;
@@ -69,18 +72,125 @@ std::vector<float>& scratch(size_t n) {
   return buf;
 }
 
-}  // namespace
+// Quantised activations of one matmul (the caller's thread owns them; pool workers only read).
+std::vector<uint8_t>& act_scratch(size_t n) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf;
+}
 
-void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t y_stride,
-                 int64_t r0, int64_t r1) {
+using RowDotFn = void (*)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                          float* y);
+
+// How one matmul runs, chosen once per call from the weight dtype (no dtype switch in the
+// row loop).
+struct MatmulPlan {
+  enum class Path { kF32, kBf16, kQuant, kDequant } path = Path::kDequant;
+  RowDotFn row_dot = nullptr;            // kQuant: weight row · quantised activation rows
+  QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
+  size_t act_row_bytes = 0;              // kQuant: bytes of one quantised activation row
+};
+
+MatmulPlan plan_for(const WeightView& w, const CpuKernels& k) {
+  MatmulPlan p;
+  switch (w.dtype) {
+    case DType::F32:
+      p.path = MatmulPlan::Path::kF32;
+      return p;
+    case DType::BF16:
+      p.path = MatmulPlan::Path::kBf16;
+      return p;
+    default:
+      break;
+  }
+  GgmlType gt;
+  if (!dtype_to_ggml_type(w.dtype, &gt)) return p;
+  switch (gt) {
+    case GgmlType::Q8_0:
+      p.row_dot = k.vec_dot_q8_0_q8_0;
+      break;
+    case GgmlType::Q5_0:
+      p.row_dot = k.vec_dot_q5_0_q8_0;
+      break;
+    case GgmlType::Q4_K:
+      p.row_dot = k.vec_dot_q4_K_q8_K;
+      break;
+    case GgmlType::Q6_K:
+      p.row_dot = k.vec_dot_q6_K_q8_K;
+      break;
+    default:
+      return p;
+  }
+  const QuantTraits* act = quant_traits(quant_traits(gt)->vec_dot_type);
+  p.path = MatmulPlan::Path::kQuant;
+  p.quantize_act = act->quantize;
+  p.act_row_bytes = size_t(w.cols / act->block_size) * act->block_bytes;
+  return p;
+}
+
+// Rows [t0, t1) of x [n, cols] -> the activation format of the plan, into `qa`
+// [n, act_row_bytes] (kQuant only).
+void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
+                          uint8_t* qa) {
+  for (int64_t t = t0; t < t1; ++t) p.quantize_act(x + t * cols, qa + t * p.act_row_bytes, cols);
+}
+
+// Rows [r0, r1) of y = x·Wᵀ on the calling thread. `qa` is x quantised by the plan (kQuant).
+void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const uint8_t* qa,
+              int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
   const CpuKernels& k = cpu_kernels();
   const int64_t cols = w.cols;
-  if (w.dtype == DType::F32) {
-    const float* base = static_cast<const float*>(w.data);
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t t = 0; t < n; ++t)
-        y[t * y_stride + r] = k.dot_f32(base + r * cols, x + t * cols, cols);
-    return;
+  const size_t rb = w.row_bytes();
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  switch (p.path) {
+    case MatmulPlan::Path::kF32:
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < n; ++t)
+          y[t * y_stride + r] =
+              k.dot_f32(reinterpret_cast<const float*>(base + r * rb), x + t * cols, cols);
+      return;
+    case MatmulPlan::Path::kBf16: {
+      // Blocks of kRowBlock rows × kMaxRowTokens tokens, swept kMaxRowTokens rows at a time:
+      // every activation load feeds up to 4 weight rows and every weight load up to 4 tokens,
+      // and the weight block is reused from cache across the token blocks.
+      float out[kMaxRowTokens * kMaxRowTokens];
+      const int64_t ws = int64_t(rb / 2);
+      for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
+        const int64_t rb1 = std::min(r1, rb0 + kRowBlock);
+        for (int64_t t0 = 0; t0 < n; t0 += kMaxRowTokens) {
+          const int nt = int(std::min<int64_t>(kMaxRowTokens, n - t0));
+          for (int64_t r = rb0; r < rb1; r += kMaxRowTokens) {
+            const int nr = int(std::min<int64_t>(kMaxRowTokens, rb1 - r));
+            k.dot_bf16_f32(reinterpret_cast<const uint16_t*>(base + r * rb), ws, nr, x + t0 * cols,
+                           cols, nt, cols, out);
+            for (int i = 0; i < nr; ++i)
+              for (int j = 0; j < nt; ++j)
+                y[(t0 + j) * y_stride + r + i] = out[i * kMaxRowTokens + j];
+          }
+        }
+      }
+      return;
+    }
+    case MatmulPlan::Path::kQuant: {
+      // Blocks of kRowBlock rows × kMaxRowTokens tokens: a quantised weight row (a few KiB)
+      // is re-read from L1 for each token of the block, and the token block's activations
+      // stay in L1 across the row block.
+      float out[kMaxRowTokens];
+      for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
+        const int64_t rb1 = std::min(r1, rb0 + kRowBlock);
+        for (int64_t t0 = 0; t0 < n; t0 += kMaxRowTokens) {
+          const int nt = int(std::min<int64_t>(kMaxRowTokens, n - t0));
+          for (int64_t r = rb0; r < rb1; ++r) {
+            p.row_dot(base + r * rb, qa + t0 * p.act_row_bytes, int64_t(p.act_row_bytes), nt, cols,
+                      out);
+            for (int j = 0; j < nt; ++j) y[(t0 + j) * y_stride + r] = out[j];
+          }
+        }
+      }
+      return;
+    }
+    case MatmulPlan::Path::kDequant:
+      break;
   }
   std::vector<float>& tile = scratch(size_t(kTileRows * cols));
   for (int64_t rt = r0; rt < r1; rt += kTileRows) {
@@ -92,16 +202,46 @@ void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64
   }
 }
 
+}  // namespace
+
+void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t y_stride,
+                 int64_t r0, int64_t r1) {
+  const MatmulPlan p = plan_for(w, cpu_kernels());
+  uint8_t* qa = nullptr;
+  if (p.path == MatmulPlan::Path::kQuant) {
+    qa = act_scratch(size_t(n) * p.act_row_bytes).data();
+    quantize_activations(p, x, w.cols, 0, n, qa);
+  }
+  run_rows(p, w, x, qa, n, y, y_stride, r0, r1);
+}
+
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
+  const MatmulPlan p = plan_for(w, cpu_kernels());
   // Small matrices are not worth waking the pool for.
-  if (pool.size() == 1 || w.rows * w.cols * n < 32768) {
-    matmul_rows(w, x, n, y, w.rows, 0, w.rows);
+  const bool serial = pool.size() == 1 || w.rows * w.cols * n < 32768;
+  // The activations are quantised once per call (split over tokens when there are several)
+  // into the caller's buffer, which every worker then reads.
+  uint8_t* qa = nullptr;
+  if (p.path == MatmulPlan::Path::kQuant) {
+    qa = act_scratch(size_t(n) * p.act_row_bytes).data();
+    if (serial || n == 1) {
+      quantize_activations(p, x, w.cols, 0, n, qa);
+    } else {
+      pool.run([&](int ti, int nt) {
+        int64_t b, e;
+        split_range(n, ti, nt, &b, &e);
+        quantize_activations(p, x, w.cols, b, e, qa);
+      });
+    }
+  }
+  if (serial) {
+    run_rows(p, w, x, qa, n, y, w.rows, 0, w.rows);
     return;
   }
   pool.run([&](int ti, int nt) {
     int64_t b, e;
     split_range(w.rows, ti, nt, &b, &e);
-    matmul_rows(w, x, n, y, w.rows, b, e);
+    run_rows(p, w, x, qa, n, y, w.rows, b, e);
   });
 }
 

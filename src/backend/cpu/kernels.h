@@ -24,7 +24,29 @@ struct CpuKernels {
   /// Runs a register-only FMA loop `iters` times; returns the floating-point operations done
   /// (the machine's FMA peak is measured with it).
   double (*fma_loop)(int64_t iters);
+
+  // Fused matrix-vector kernels: one weight row against up to kMaxRowTokens activation rows,
+  // reading the weights once and never materialising them as f32 (see docs/PERFORMANCE.md).
+
+  /// y[r·kMaxRowTokens + t] = Σ_i bf16(w[r·w_stride + i])·x[t·x_stride + i] for r < nr,
+  /// t < nt (1 ≤ nr, nt ≤ kMaxRowTokens): a register block of weight rows × tokens, so each
+  /// activation load feeds nr FMAs and each weight load nt.
+  void (*dot_bf16_f32)(const uint16_t* w, int64_t w_stride, int nr, const float* x,
+                       int64_t x_stride, int nt, int64_t n, float* y);
+  /// y[t] = vec_dot(w, a + t·a_stride bytes) for t < nt, with ggml's pairing of formats: the
+  /// weight row `w` in the named block type, activation rows in Q8_0 / Q8_K (src/quant).
+  void (*vec_dot_q8_0_q8_0)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                            float* y);
+  void (*vec_dot_q5_0_q8_0)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                            float* y);
+  void (*vec_dot_q4_K_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                            float* y);
+  void (*vec_dot_q6_K_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                            float* y);
 };
+
+/// Most activation rows (and BF16 weight rows) one fused kernel call handles.
+inline constexpr int kMaxRowTokens = 4;
 
 /// The kernels chosen for this machine (honours DSINFER_ISA; throws ds::Error when the
 /// forced ISA is not supported by this CPU).

@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
 
 namespace ds {
@@ -97,8 +98,19 @@ double fma_loop(int64_t iters) {
 }  // namespace
 
 const CpuKernels& kernels_avx512() {
-  static const CpuKernels k{Isa::kAvx512,    "avx512",       dot_f32,        axpy_f32,
-                            bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row, fma_loop};
+  static const CpuKernels k{Isa::kAvx512,
+                            "avx512",
+                            dot_f32,
+                            axpy_f32,
+                            bf16_to_f32_row,
+                            f16_to_f32_row,
+                            fp8_to_f32_row,
+                            fma_loop,
+                            avx512::dot_bf16_f32,
+                            avx512::vec_dot_q8_0_q8_0,
+                            avx512::vec_dot_q5_0_q8_0,
+                            avx512::vec_dot_q4_K_q8_K,
+                            avx512::vec_dot_q6_K_q8_K};
   return k;
 }
 

@@ -1,6 +1,7 @@
 // Portable reference kernels: the ground truth every SIMD kernel is tested against.
 #include "backend/cpu/kernels.h"
 #include "core/dtype.h"
+#include "quant/quant.h"
 
 namespace ds {
 
@@ -44,11 +45,47 @@ double fma_loop(int64_t iters) {
   return double(iters) * 16 * 2;
 }
 
+void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  // Eight partial sums per (row, token), as dot_f32.
+  for (int r = 0; r < nr; ++r) {
+    const uint16_t* wr = w + r * w_stride;
+    for (int t = 0; t < nt; ++t) {
+      const float* xt = x + t * x_stride;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += bf16_to_f32(wr[i + k]) * xt[i + k];
+      float s = 0;
+      for (int k = 0; k < 8; ++k) s += acc[k];
+      for (; i < n; ++i) s += bf16_to_f32(wr[i]) * xt[i];
+      y[r * kMaxRowTokens + t] = s;
+    }
+  }
+}
+
+// The quantised row kernels are the reference dot products of src/quant, once per token.
+template <VecDotFn kDot>
+void vec_dot_rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y) {
+  for (int t = 0; t < nt; ++t) y[t] = kDot(w, static_cast<const uint8_t*>(a) + t * a_stride, n);
+}
+
 }  // namespace
 
 const CpuKernels& kernels_scalar() {
-  static const CpuKernels k{Isa::kScalar,    "scalar",       dot_f32,        axpy_f32,
-                            bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row, fma_loop};
+  static const CpuKernels k{Isa::kScalar,
+                            "scalar",
+                            dot_f32,
+                            axpy_f32,
+                            bf16_to_f32_row,
+                            f16_to_f32_row,
+                            fp8_to_f32_row,
+                            fma_loop,
+                            dot_bf16_f32,
+                            vec_dot_rows<vec_dot_q8_0_q8_0>,
+                            vec_dot_rows<vec_dot_q5_0_q8_0>,
+                            vec_dot_rows<vec_dot_q4_K_q8_K>,
+                            vec_dot_rows<vec_dot_q6_K_q8_K>};
   return k;
 }
 

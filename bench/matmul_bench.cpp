@@ -1,0 +1,135 @@
+// matmul throughput per weight type and ISA: the fused kernels (src/backend/cpu/row_dot_*)
+// against the previous path (dequantise rows to f32, then dot_f32), on a matrix larger than
+// the caches. n = 1 reports weight bytes/s (decode is bound by memory bandwidth); n > 1
+// reports GFLOP/s (prefill is bound by the FMA / integer-dot units).
+//
+//   ./build/dsinfer_bench --benchmark_filter=Matmul
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "ops/ops.h"
+#include "quant/quant.h"
+#include "runtime/thread_pool.h"
+
+namespace ds {
+namespace {
+
+constexpr int64_t kCols = 4096;
+constexpr size_t kTargetBytes = size_t(256) << 20;  // well past the last-level cache
+
+std::vector<float> bench_data(int64_t n, uint32_t s) {
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) {
+    s = s * 1664525u + 1013904223u;
+    v = float(int32_t(s >> 8) - (1 << 23)) / float(1 << 23);
+  }
+  return x;
+}
+
+// A [rows, kCols] matrix of ~kTargetBytes in type `t`: 64 quantised rows, repeated.
+struct BenchMatrix {
+  std::vector<uint8_t> bytes;
+  WeightView view;
+};
+
+// One matrix is kept at a time (benchmarks of one type run back to back).
+const BenchMatrix& matrix(GgmlType t) {
+  static std::unique_ptr<BenchMatrix> m;
+  static GgmlType type = GgmlType::F32;
+  if (m && type == t) return *m;
+  m.reset();
+  m = std::make_unique<BenchMatrix>();
+  type = t;
+  const QuantTraits* tr = quant_traits(t);
+  const size_t rb = size_t(kCols / tr->block_size) * tr->block_bytes;
+  const int64_t rows = int64_t(kTargetBytes / rb) / 64 * 64;
+  m->bytes.resize(size_t(rows) * rb);
+  const auto x = bench_data(64 * kCols, 1);
+  for (int64_t r = 0; r < 64; ++r)
+    tr->quantize(x.data() + r * kCols, m->bytes.data() + r * rb, kCols);
+  for (int64_t r = 64; r < rows; r += 64)
+    std::memcpy(m->bytes.data() + r * rb, m->bytes.data(), 64 * rb);
+  DType dt;
+  ggml_type_to_dtype(t, &dt);
+  m->view.dtype = dt;
+  m->view.data = m->bytes.data();
+  m->view.rows = rows;
+  m->view.cols = kCols;
+  return *m;
+}
+
+// The path matmul took before the fused kernels: dequantise a tile of rows, then dot_f32.
+void dequant_matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
+  pool.run([&](int ti, int nt) {
+    int64_t r0, r1;
+    split_range(w.rows, ti, nt, &r0, &r1);
+    const CpuKernels& k = cpu_kernels();
+    thread_local std::vector<float> tile;
+    tile.resize(size_t(8 * w.cols));
+    for (int64_t rt = r0; rt < r1; rt += 8) {
+      const int64_t nr = std::min<int64_t>(8, r1 - rt);
+      for (int64_t i = 0; i < nr; ++i) dequantize_row(w, rt + i, tile.data() + i * w.cols);
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t i = 0; i < nr; ++i)
+          y[t * w.rows + rt + i] = k.dot_f32(tile.data() + i * w.cols, x + t * w.cols, w.cols);
+    }
+  });
+}
+
+// Arguments: n (tokens), threads.
+void BM_Matmul(benchmark::State& state, GgmlType t, Isa isa, bool fused) {
+  if (!isa_supported(isa)) {
+    state.SkipWithError("ISA not supported by this CPU");
+    return;
+  }
+  const Isa previous = cpu_kernels().isa;
+  set_cpu_isa(isa);
+  const BenchMatrix& m = matrix(t);
+  const int64_t n = state.range(0);
+  ThreadPool pool(int(state.range(1)));
+  const auto x = bench_data(n * kCols, 2);
+  std::vector<float> y(size_t(n * m.view.rows));
+  for (auto _ : state) {
+    if (fused)
+      matmul(m.view, x.data(), n, y.data(), pool);
+    else
+      dequant_matmul(m.view, x.data(), n, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(m.bytes.size()));
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2e-9 * double(m.view.rows) * double(kCols) * double(n) * double(state.iterations()),
+      benchmark::Counter::kIsRate);
+  set_cpu_isa(previous);
+}
+
+void matmul_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (int threads : {1, 2})
+    for (int n : {1, 64}) b->Args({n, threads});
+}
+
+#define DS_MATMUL_BENCH(T, ISA)                                                      \
+  BENCHMARK_CAPTURE(BM_Matmul, T##_##ISA##_fused, GgmlType::T, Isa::k##ISA, true)    \
+      ->Apply(matmul_args);                                                          \
+  BENCHMARK_CAPTURE(BM_Matmul, T##_##ISA##_dequant, GgmlType::T, Isa::k##ISA, false) \
+      ->Apply(matmul_args);
+
+DS_MATMUL_BENCH(BF16, Avx512)
+DS_MATMUL_BENCH(BF16, Avx2)
+DS_MATMUL_BENCH(Q8_0, Avx512)
+DS_MATMUL_BENCH(Q8_0, Avx2)
+DS_MATMUL_BENCH(Q5_0, Avx512)
+DS_MATMUL_BENCH(Q5_0, Avx2)
+DS_MATMUL_BENCH(Q4_K, Avx512)
+DS_MATMUL_BENCH(Q4_K, Avx2)
+DS_MATMUL_BENCH(Q6_K, Avx512)
+DS_MATMUL_BENCH(Q6_K, Avx2)
+
+}  // namespace
+}  // namespace ds

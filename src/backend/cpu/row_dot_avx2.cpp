@@ -1,0 +1,231 @@
+// AVX2 fused row kernels: BF16 weights widened in registers and FMA'd against f32
+// activations; Q8_0 / Q4_K / Q6_K weights against Q8_0 / Q8_K activations with vpmaddubsw +
+// vpmaddwd integer dot products, following ggml's AVX2 kernels (ggml-cpu/arch/x86/quants.c).
+// Integer block sums are exact; only the float combination order differs from the scalar
+// references in src/quant/vec_dot.cpp.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/row_dot.h"
+#include "core/dtype.h"
+#include "quant/blocks.h"
+
+namespace ds::avx2 {
+
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256 bf16x8(const uint16_t* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+}
+
+// NR weight rows × NT tokens of accumulators (NR ≤ 2: at most 8 of the 16 ymm registers).
+// Each accumulator sees the same operations whatever NR and NT are, so a result does not
+// depend on how matmul blocked the rows (or split them over threads).
+template <int NR, int NT>
+void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, int64_t n,
+                    float* y) {
+  __m256 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = bf16x8(w + r * ws + i);
+    for (int t = 0; t < NT; ++t) {
+      const __m256 xv = _mm256_loadu_ps(x + t * xs + i);
+      for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float s = hsum(acc[r][t]);
+      for (int64_t j = i; j < n; ++j) s += bf16_to_f32(w[r * ws + j]) * x[t * xs + j];
+      y[r * kMaxRowTokens + t] = s;
+    }
+}
+
+using Bf16BlockFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, int64_t, float*);
+
+template <int NR>
+constexpr Bf16BlockFn kBf16Row[4] = {dot_bf16_block<NR, 1>, dot_bf16_block<NR, 2>,
+                                     dot_bf16_block<NR, 3>, dot_bf16_block<NR, 4>};
+
+inline __m256i sum_i16_pairs(__m256i v) {
+  return _mm256_madd_epi16(v, _mm256_set1_epi16(1));
+}
+
+float dot_q8_0(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    // vpmaddubsw multiplies unsigned by signed bytes: |w| times y carrying w's sign.
+    const __m256i p =
+        sum_i16_pairs(_mm256_maddubs_epi16(_mm256_abs_epi8(qa), _mm256_sign_epi8(qb, qa)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)),
+                          _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  // Byte j of the shuffled qh gets bit j forced into its own position check (ggml's
+  // bytes_from_bits_32).
+  const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+  const __m256i bit = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].qs));
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), m4);
+    int32_t qh;
+    std::memcpy(&qh, a[i].qh, 4);
+    const __m256i set =
+        _mm256_cmpeq_epi8(_mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread), bit),
+                          _mm256_set1_epi64x(-1));
+    // q − 16: the nibble with 0xF0 or-ed in (i.e. minus 16) wherever bit 4 is clear.
+    const __m256i qa = _mm256_or_si256(nib, _mm256_andnot_si256(set, _mm256_set1_epi8(char(0xf0))));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    const __m256i p =
+        sum_i16_pairs(_mm256_maddubs_epi16(_mm256_abs_epi8(qa), _mm256_sign_epi8(qb, qa)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)),
+                          _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+// The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
+// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j).
+inline __m128i k4_scales_mins(const uint8_t* q) {
+  constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  u[3] = ((u[2] >> 4) & kMask2) | (((u[1] >> 6) & kMask3) << 4);
+  const uint32_t mins_lo = u[1] & kMask1;
+  u[1] = (u[2] & kMask2) | (((u[0] >> 6) & kMask3) << 4);
+  u[2] = mins_lo;
+  u[0] &= kMask1;
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+}
+
+float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128i sm = k4_scales_mins(a[i].scales);
+    const float d = _cvtsh_ss(a[i].d) * b[i].d, dmin = _cvtsh_ss(a[i].dmin) * b[i].d;
+    const __m256i mins =
+        _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    const __m128i sc8 = _mm_cvtepu8_epi16(sm);  // the 8 scales as int16
+    const __m256i sc = _mm256_set_m128i(sc8, sc8);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      // Byte shuffles broadcasting int16 scale 2j (resp. 2j + 1) to every lane.
+      const __m256i s0 =
+          _mm256_shuffle_epi8(sc, _mm256_set1_epi16(int16_t(((4 * j + 1) << 8) | (4 * j))));
+      const __m256i s1 =
+          _mm256_shuffle_epi8(sc, _mm256_set1_epi16(int16_t(((4 * j + 3) << 8) | (4 * j + 2))));
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * j));
+      const __m256i ql = _mm256_and_si256(q, m4);
+      const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 64 * j));
+      const __m256i y1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 64 * j + 32));
+      const __m256i p0 = _mm256_madd_epi16(s0, _mm256_maddubs_epi16(ql, y0));
+      const __m256i p1 = _mm256_madd_epi16(s1, _mm256_maddubs_epi16(qh, y1));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
+    // q - 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
+    const __m256i offs = _mm256_madd_epi16(
+        _mm256_cvtepi8_epi16(sc), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 5));
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].ql + 64 * h));
+      const __m256i ql1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].ql + 64 * h + 32));
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qh + 32 * h));
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 2)), 2));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                             _mm256_and_si256(qh, _mm256_slli_epi16(m2, 4)));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                             _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 6)), 2));
+      for (int k = 0; k < 4; ++k) {
+        const int g = 8 * h + 2 * k;
+        const __m256i y =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 128 * h + 32 * k));
+        const __m256i s =
+            _mm256_set_m128i(_mm_set1_epi16(a[i].scales[g + 1]), _mm_set1_epi16(a[i].scales[g]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(s, _mm256_maddubs_epi16(q[k], y)));
+      }
+    }
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc);
+}
+
+template <typename W, typename A, float (*kDot)(const W*, const A*, int64_t), int64_t kQ>
+void rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y) {
+  // A quantised weight row is at most a few KiB: looping tokens re-reads it from L1.
+  for (int t = 0; t < nt; ++t)
+    y[t] = kDot(static_cast<const W*>(w),
+                reinterpret_cast<const A*>(static_cast<const uint8_t*>(a) + t * a_stride), n / kQ);
+}
+
+}  // namespace
+
+void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  for (int r = 0; r < nr; r += 2) {
+    if (nr - r >= 2)
+      kBf16Row<2>[nt - 1](w + r * w_stride, w_stride, x, x_stride, n, y + r * kMaxRowTokens);
+    else
+      kBf16Row<1>[nt - 1](w + r * w_stride, w_stride, x, x_stride, n, y + r * kMaxRowTokens);
+  }
+}
+
+void vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  rows<BlockQ8_0, BlockQ8_0, dot_q8_0, kQK32>(w, a, a_stride, nt, n, y);
+}
+void vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  rows<BlockQ5_0, BlockQ8_0, dot_q5_0, kQK32>(w, a, a_stride, nt, n, y);
+}
+void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  rows<BlockQ4_K, BlockQ8_K, dot_q4_K, kQKK>(w, a, a_stride, nt, n, y);
+}
+void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  rows<BlockQ6_K, BlockQ8_K, dot_q6_K, kQKK>(w, a, a_stride, nt, n, y);
+}
+
+}  // namespace ds::avx2

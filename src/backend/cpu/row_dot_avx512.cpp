@@ -1,0 +1,286 @@
+// AVX-512 fused row kernels: BF16 weights widened in registers (shift into the f32 high half)
+// and FMA'd against f32 activations; Q8_0 / Q4_K / Q6_K weights against Q8_0 / Q8_K
+// activations with VNNI integer dot products (vpdpbusd / vpdpwssd), following the structure of
+// ggml's x86 kernels (ggml-cpu/arch/x86/quants.c). Integer block sums are exact; only the float
+// combination order differs from the scalar references in src/quant/vec_dot.cpp.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/row_dot.h"
+#include "core/dtype.h"
+#include "quant/blocks.h"
+
+namespace ds::avx512 {
+
+namespace {
+
+inline __m512 bf16x16(const uint16_t* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+inline __m512 bf16x16_masked(const uint16_t* p, __mmask16 m) {
+  const __m256i v = _mm256_maskz_loadu_epi16(m, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+// NR weight rows × NT tokens of accumulators (at most 16 of the 32 zmm registers). Each
+// accumulator sees the same FMA sequence whatever NR and NT are, so a result does not depend
+// on how matmul blocked the rows (or split them over threads).
+template <int NR, int NT>
+void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, int64_t n,
+                    float* y) {
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    __m512 wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = bf16x16_masked(w + r * ws + i, m);
+    for (int t = 0; t < NT; ++t) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + i);
+      for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) y[r * kMaxRowTokens + t] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+using Bf16BlockFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, int64_t, float*);
+
+template <int NR>
+constexpr Bf16BlockFn kBf16Row[4] = {dot_bf16_block<NR, 1>, dot_bf16_block<NR, 2>,
+                                     dot_bf16_block<NR, 3>, dot_bf16_block<NR, 4>};
+constexpr const Bf16BlockFn* kBf16Blocks[4] = {kBf16Row<1>, kBf16Row<2>, kBf16Row<3>, kBf16Row<4>};
+
+float dot_q8_0(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const __m256i zero = _mm256_setzero_si256();
+  int64_t i = 0;
+  // vpdpbusd multiplies unsigned by signed bytes: |w| times y carrying w's sign.
+  auto block = [&](int64_t k) {
+    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[k].qs));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[k].qs));
+    const __m256i p = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(qa), _mm256_sign_epi8(qb, qa));
+    return _mm256_cvtepi32_ps(p);
+  };
+  for (; i + 2 <= nb; i += 2) {
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)), block(i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i + 1].d) * _cvtsh_ss(b[i + 1].d)),
+                           block(i + 1), acc1);
+  }
+  if (i < nb)
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)), block(i), acc0);
+  const __m256 s = _mm256_add_ps(acc0, acc1);
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i zero = _mm256_setzero_si256(), m4 = _mm256_set1_epi8(0x0f);
+  for (int64_t i = 0; i < nb; ++i) {
+    // Elements 0–15 are the low nibbles of qs, 16–31 the high ones; bit j of qh is bit 4 of
+    // element j, so q − 16 is the nibble minus 16 wherever that bit is clear.
+    const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].qs));
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), m4);
+    uint32_t qh;
+    std::memcpy(&qh, a[i].qh, 4);
+    const __m256i qa = _mm256_mask_sub_epi8(nib, __mmask32(~qh), nib, _mm256_set1_epi8(16));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    const __m256i p = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(qa), _mm256_sign_epi8(qb, qa));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)),
+                          _mm256_cvtepi32_ps(p), acc);
+  }
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
+// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j).
+inline __m128i k4_scales_mins(const uint8_t* q) {
+  constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  u[3] = ((u[2] >> 4) & kMask2) | (((u[1] >> 6) & kMask3) << 4);
+  const uint32_t mins_lo = u[1] & kMask1;
+  u[1] = (u[2] & kMask2) | (((u[0] >> 6) & kMask3) << 4);
+  u[2] = mins_lo;
+  u[0] &= kMask1;
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+}
+
+// Lane indices that spread 16-bit scales over the 16-bit pair sums of one 64-byte step:
+// `per` consecutive lanes per scale, starting at scale `first`.
+inline __m512i spread_idx(int first, int per) {
+  alignas(64) int16_t idx[32];
+  for (int l = 0; l < 32; ++l) idx[l] = int16_t(first + l / per);
+  return _mm512_load_si512(idx);
+}
+
+// Integer sums per step: vpmaddubsw (unsigned quants × signed activations → 16-bit pairs),
+// then vpdpwssd multiplies the pairs by their group's scale and accumulates in 32 bits.
+// NT activation rows share each unpacked weight step; every token's accumulator sees the
+// same operations whatever NT is.
+template <int NT>
+void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  // Step j covers groups 2j (lanes 0–15) and 2j + 1 (lanes 16–31).
+  const __m512i idx[4] = {spread_idx(0, 16), spread_idx(2, 16), spread_idx(4, 16),
+                          spread_idx(6, 16)};
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128i sm = k4_scales_mins(a[i].scales);
+    const float dw = _cvtsh_ss(a[i].d), mw = _cvtsh_ss(a[i].dmin);
+    // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), the 16-bit pairs in one vpmaddwd.
+    const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
+    __m512i sumi[NT];
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * j));
+      const __m512i q4 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                            _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+      const __m512i s = _mm512_permutexvar_epi16(idx[j], sc16);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i p = _mm512_maddubs_epi16(q4, _mm512_loadu_si512(b[t][i].qs + 64 * j));
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p, s);
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      const __m256i mins = _mm256_madd_epi16(
+          mn, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_set1_ps(mw * b[t][i].d),
+                                _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+template <int NT>
+void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
+  const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i sc =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+    const __m512i sc16 = _mm512_castsi256_si512(sc);
+    __m512i sumi[NT];
+    for (int t = 0; t < NT; ++t) {
+      // q − 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
+      const __m256i offs = _mm256_madd_epi16(
+          sc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+      sumi[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                 _mm512_slli_epi32(_mm512_zextsi256_si512(offs), 5));
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = _mm512_loadu_si512(a[i].ql + 64 * h);
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qh + 32 * h));
+      // Elements 128h + 32k + p: low nibble (k < 2) or high nibble (k ≥ 2) of
+      // ql[64h + 32(k%2) + p]; bits 4–5 are bits 2k, 2k+1 of qh[32h + p].
+      const __m512i hi01 = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
+          _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 2)), 2), 1);
+      const __m512i hi23 = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 4))),
+          _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 6)), 2), 1);
+      const __m512i q01 = _mm512_or_si512(_mm512_and_si512(ql, m4), hi01);
+      const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi23);
+      const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
+      const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
+        const __m512i p23 =
+            _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p01, s01);
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p23, s23);
+      }
+    }
+    const float dw = _cvtsh_ss(a[i].d);
+    for (int t = 0; t < NT; ++t)
+      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+  }
+  for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+// Calls Dot<nt>::run with the nt activation rows of one call.
+template <typename W, template <int> class Dot>
+void k_rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y) {
+  const BlockQ8_K* rows[kMaxRowTokens];
+  for (int t = 0; t < nt; ++t)
+    rows[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * a_stride);
+  const W* wr = static_cast<const W*>(w);
+  switch (nt) {
+    case 4:
+      return Dot<4>::run(wr, rows, n / kQKK, y);
+    case 3:
+      return Dot<3>::run(wr, rows, n / kQKK, y);
+    case 2:
+      return Dot<2>::run(wr, rows, n / kQKK, y);
+    default:
+      return Dot<1>::run(wr, rows, n / kQKK, y);
+  }
+}
+
+template <int NT>
+struct Q4K {
+  static void run(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+    dot_q4_K<NT>(a, b, nb, y);
+  }
+};
+template <int NT>
+struct Q6K {
+  static void run(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+    dot_q6_K<NT>(a, b, nb, y);
+  }
+};
+
+}  // namespace
+
+void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  kBf16Blocks[nr - 1][nt - 1](w, w_stride, x, x_stride, n, y);
+}
+
+// A quantised weight row is at most a few KiB: looping tokens re-reads it from L1.
+void vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  for (int t = 0; t < nt; ++t)
+    y[t] =
+        dot_q8_0(static_cast<const BlockQ8_0*>(w),
+                 reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                 n / kQK32);
+}
+
+void vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  for (int t = 0; t < nt; ++t)
+    y[t] =
+        dot_q5_0(static_cast<const BlockQ5_0*>(w),
+                 reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+                 n / kQK32);
+}
+
+void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  k_rows<BlockQ4_K, Q4K>(w, a, a_stride, nt, n, y);
+}
+
+void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  k_rows<BlockQ6_K, Q6K>(w, a, a_stride, nt, n, y);
+}
+
+}  // namespace ds::avx512

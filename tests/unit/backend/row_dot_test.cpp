@@ -1,0 +1,163 @@
+// The fused row kernels (dot_bf16_f32, vec_dot_<weight>_<activation>) against the scalar
+// references on every ISA this CPU supports, and matmul's fused paths against a dequantised
+// float64 product. Tolerances: docs/PERFORMANCE.md, "Numerics of the fused kernels".
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "core/dtype.h"
+#include "ops/ops.h"
+#include "quant/quant.h"
+#include "runtime/thread_pool.h"
+
+namespace ds {
+namespace {
+
+class RowDotTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam()))
+      GTEST_SKIP() << isa_name(GetParam()) << " not supported by this CPU";
+  }
+  // The matmul test forces the table; the ISA in use before it is put back.
+  void TearDown() override { set_cpu_isa(previous_); }
+  const CpuKernels& k() const { return cpu_kernels_for(GetParam()); }
+
+ private:
+  Isa previous_ = cpu_kernels().isa;
+};
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+TEST_P(RowDotTest, Bf16MatchesFloat64) {
+  for (int64_t n : {1, 7, 8, 15, 16, 17, 31, 32, 33, 100, 1000, 2048}) {
+    const int64_t ws = n + 5, xs = n + 3;  // rows need not be packed
+    const auto wf = random_floats(size_t(kMaxRowTokens * ws), 11);
+    std::vector<uint16_t> w(wf.size());
+    for (size_t i = 0; i < wf.size(); ++i) w[i] = f32_to_bf16(wf[i]);
+    const auto x = random_floats(size_t(kMaxRowTokens * xs), 12);
+    for (int nr = 1; nr <= kMaxRowTokens; ++nr) {
+      for (int nt = 1; nt <= kMaxRowTokens; ++nt) {
+        float y[kMaxRowTokens * kMaxRowTokens];
+        k().dot_bf16_f32(w.data(), ws, nr, x.data(), xs, nt, n, y);
+        for (int r = 0; r < nr; ++r)
+          for (int t = 0; t < nt; ++t) {
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              const double p = double(bf16_to_f32(w[size_t(r * ws + i)])) * x[size_t(t * xs + i)];
+              exact += p;
+              mag += std::fabs(p);
+            }
+            // fp32 accumulation: |error| ≤ 1e-6 · Σ|w·x| (≈ 8 ulp of the absolute sum).
+            EXPECT_NEAR(y[r * kMaxRowTokens + t], exact, 1e-6 * mag + 1e-30)
+                << "n=" << n << " nr=" << nr << " nt=" << nt << " r=" << r << " t=" << t;
+          }
+      }
+    }
+  }
+}
+
+struct QuantCase {
+  GgmlType weight;
+  void (*CpuKernels::*fn)(const void*, const void*, int64_t, int, int64_t, float*);
+};
+
+TEST_P(RowDotTest, QuantisedMatchReference) {
+  const QuantCase cases[] = {{GgmlType::Q8_0, &CpuKernels::vec_dot_q8_0_q8_0},
+                             {GgmlType::Q5_0, &CpuKernels::vec_dot_q5_0_q8_0},
+                             {GgmlType::Q4_K, &CpuKernels::vec_dot_q4_K_q8_K},
+                             {GgmlType::Q6_K, &CpuKernels::vec_dot_q6_K_q8_K}};
+  for (const QuantCase& c : cases) {
+    const QuantTraits* wt = quant_traits(c.weight);
+    const QuantTraits* at = quant_traits(wt->vec_dot_type);
+    for (int64_t n : {256, 512, 1536, 2048, 7168}) {
+      const size_t wbytes = size_t(n / wt->block_size) * wt->block_bytes;
+      const size_t abytes = size_t(n / at->block_size) * at->block_bytes;
+      // Scaled and offset inputs so that scales, mins and the -128…127 ranges all get used.
+      auto wf = random_floats(size_t(n), uint32_t(n), 0.05f);
+      for (size_t i = 0; i < wf.size(); i += 37) wf[i] *= 8;
+      std::vector<uint8_t> w(wbytes), a(abytes * kMaxRowTokens);
+      wt->quantize(wf.data(), w.data(), n);
+      std::vector<float> wd(static_cast<size_t>(n)), ad(static_cast<size_t>(n));
+      wt->dequantize(w.data(), wd.data(), n);
+      for (int t = 0; t < kMaxRowTokens; ++t) {
+        const auto xf = random_floats(size_t(n), uint32_t(100 + t), 2.0f);
+        at->quantize(xf.data(), a.data() + size_t(t) * abytes, n);
+      }
+      for (int nt = 1; nt <= kMaxRowTokens; ++nt) {
+        float y[kMaxRowTokens];
+        (k().*c.fn)(w.data(), a.data(), int64_t(abytes), nt, n, y);
+        for (int t = 0; t < nt; ++t) {
+          const uint8_t* at_row = a.data() + size_t(t) * abytes;
+          const float want = wt->vec_dot(w.data(), at_row, n);
+          at->dequantize(at_row, ad.data(), n);
+          double mag = 0;
+          for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
+          // Integer block sums are exact; the float combination may be reordered:
+          // |error| ≤ 2e-6 · Σ|w·a| against the scalar reference.
+          EXPECT_NEAR(y[t], want, 2e-6 * mag) << wt->name << " n=" << n << " nt=" << nt;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
+  set_cpu_isa(GetParam());
+  ThreadPool pool(2);
+  const int64_t rows = 37, cols = 512;  // 37: partial row and register blocks
+  for (GgmlType gt :
+       {GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const QuantTraits* wt = quant_traits(gt);
+    const auto wf = random_floats(size_t(rows * cols), 5, 0.1f);
+    std::vector<uint8_t> w(size_t(rows * cols / wt->block_size) * wt->block_bytes);
+    const size_t rb = size_t(cols / wt->block_size) * wt->block_bytes;
+    for (int64_t r = 0; r < rows; ++r) wt->quantize(wf.data() + r * cols, w.data() + r * rb, cols);
+    WeightView v;
+    DType dt;
+    ASSERT_TRUE(ggml_type_to_dtype(gt, &dt));
+    v.dtype = dt;
+    v.data = w.data();
+    v.rows = rows;
+    v.cols = cols;
+    std::vector<float> wd(size_t(rows * cols));
+    for (int64_t r = 0; r < rows; ++r) dequantize_row(v, r, wd.data() + r * cols);
+    for (int64_t n : {1, 3, 4, 9}) {
+      const auto x = random_floats(size_t(n * cols), 6);
+      std::vector<float> y(size_t(n * rows)), y2(size_t(n * rows));
+      matmul(v, x.data(), n, y.data(), pool);
+      matmul_rows(v, x.data(), n, y2.data(), rows, 0, rows);
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+          double exact = 0, mag = 0;
+          for (int64_t i = 0; i < cols; ++i) {
+            const double p = double(wd[size_t(r * cols + i)]) * x[size_t(t * cols + i)];
+            exact += p;
+            mag += std::fabs(p);
+          }
+          const float got = y[size_t(t * rows + r)];
+          // BF16 keeps f32 activations; the GGML types quantise them to 8 bits (ggml's
+          // scheme), which costs up to ~1/127 of each block's largest activation per term.
+          const double tol = gt == GgmlType::BF16 ? 1e-6 * mag : 2e-2 * mag;
+          EXPECT_NEAR(got, exact, tol) << wt->name << " n=" << n << " t=" << t << " r=" << r;
+          EXPECT_EQ(got, y2[size_t(t * rows + r)]) << "matmul and matmul_rows differ";
+        }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, RowDotTest,
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+}  // namespace
+}  // namespace ds
