@@ -48,6 +48,7 @@ struct Activations {
   // Where each token of the batch lives: its sequence's cache and its position there.
   std::vector<KvCache*> tok_cache;  // [n]
   std::vector<int64_t> tok_pos;     // [n]
+  std::vector<float> logits;        // [n, V] LM-head rows bound for scattered destinations
   void reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_threads);
 };
 

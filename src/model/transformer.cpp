@@ -162,9 +162,10 @@ void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* s
     for (int64_t k = 1; k < r && contiguous; ++k) contiguous = dst[size_t(k)] == dst[0] + k * V;
     if (contiguous) {
       matmul(m.lm_head, rows.data(), r, dst[0], pool);  // contiguous destination
-    } else {
-      for (int64_t k = 0; k < r; ++k)
-        matmul(m.lm_head, rows.data() + k * D, 1, dst[size_t(k)], pool);
+    } else {  // scattered destinations: one pass into scratch, then copy the rows out
+      a.logits.resize(size_t(r * V));
+      matmul(m.lm_head, rows.data(), r, a.logits.data(), pool);
+      for (int64_t k = 0; k < r; ++k) std::copy_n(a.logits.data() + k * V, V, dst[size_t(k)]);
     }
   }
   for (size_t i = 0; i < n_seqs; ++i) {
