@@ -120,12 +120,7 @@ void moe_ffn(const Model& m, const MoeWeights& w, int64_t n, Activations& a, Thr
     const int64_t mt = int64_t(toks.size());
     for (int64_t i = 0; i < mt; ++i)
       std::copy_n(a.xn.data() + toks[size_t(i)].first * D, D, a.ffn_in.data() + i * D);
-    const MlpWeights& ex = w.experts[size_t(e)];
-    const int64_t I = ex.gate.rows;
-    matmul(ex.gate, a.ffn_in.data(), mt, a.ffn_g.data(), pool);
-    matmul(ex.up, a.ffn_in.data(), mt, a.ffn_u.data(), pool);
-    for (int64_t i = 0; i < mt; ++i) silu_mul(a.ffn_g.data() + i * I, a.ffn_u.data() + i * I, I);
-    matmul(ex.down, a.ffn_g.data(), mt, a.ffn_y.data(), pool);
+    mlp_ffn(w.experts[size_t(e)], a.ffn_in.data(), mt, a.ffn_y.data(), false, 1.0f, a, pool);
     for (int64_t i = 0; i < mt; ++i) {
       const float wt = toks[size_t(i)].second;
       float* o = a.out.data() + toks[size_t(i)].first * D;
