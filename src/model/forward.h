@@ -79,7 +79,7 @@ class Session {
   /// logits: [n, vocab] when all_logits, else [vocab] for the last token (may be null).
   /// Throws ds::Error for token ids out of range or a context overflow.
   void forward(const int32_t* tokens, int64_t n, float* logits, bool all_logits);
-  int64_t n_past() const { return n_past_; }
+  int64_t n_past() const { return int64_t(tokens_.size()); }
   /// The tokens whose keys are in the cache, in order (n_past() of them).
   const std::vector<int32_t>& tokens() const { return tokens_; }
   int64_t ctx_size() const { return cache_.ctx(); }
@@ -126,7 +126,6 @@ class Session {
   std::vector<int32_t> tokens_;     // [n_past]
   std::vector<float> hist_hidden_;  // [n_past, D] when keep_hidden_
   bool keep_hidden_ = false;
-  int64_t n_past_ = 0;
   int64_t mtp_past_ = 0;
 };
 

@@ -25,22 +25,21 @@ Session::Session(const Model& model, ThreadPool& pool, int64_t ctx_size)
 }
 
 void Session::truncate(int64_t n) {
-  n_past_ = std::clamp<int64_t>(n, 0, n_past_);
-  tokens_.resize(size_t(n_past_));
-  if (keep_hidden_) hist_hidden_.resize(size_t(n_past_ * model_.config.hidden_size));
+  tokens_.resize(size_t(std::clamp<int64_t>(n, 0, n_past())));
+  if (keep_hidden_) hist_hidden_.resize(size_t(n_past() * model_.config.hidden_size));
   // The pair at position i needs token i+1, so MTP entries stay valid up to n_past − 1.
-  mtp_past_ = std::min(mtp_past_, std::max<int64_t>(n_past_ - 1, 0));
+  mtp_past_ = std::min(mtp_past_, std::max<int64_t>(n_past() - 1, 0));
 }
 
 void Session::set_keep_hidden(bool keep) {
-  if (keep && !keep_hidden_ && n_past_ > 0)
+  if (keep && !keep_hidden_ && n_past() > 0)
     throw Error("set_keep_hidden must be called on an empty session");
   keep_hidden_ = keep;
   if (!keep) hist_hidden_.clear();
 }
 
 void Session::export_prefix(int64_t n, float* kv) const {
-  DS_CHECK(n >= 0 && n <= n_past_, "export_prefix: ", n, " of ", n_past_, " positions");
+  DS_CHECK(n >= 0 && n <= n_past(), "export_prefix: ", n, " of ", n_past(), " positions");
   const int64_t W = cache_.width();
   for (int64_t l = 0; l < cache_.n_layers(); ++l)
     std::copy_n(cache_.layer(l), n * W, kv + l * n * W);
@@ -56,7 +55,6 @@ void Session::import_prefix(const int32_t* tokens, int64_t n, const float* kv,
   for (int64_t l = 0; l < cache_.n_layers(); ++l)
     std::copy_n(kv + l * kv_positions * W, n * W, cache_.row(l, 0));
   tokens_.assign(tokens, tokens + n);
-  n_past_ = n;
   mtp_past_ = 0;
 }
 
@@ -67,8 +65,8 @@ void Session::check_append(const int32_t* tokens, int64_t n) const {
     if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
       throw Error(cat("token id ", tokens[i], " at position ", i, " is out of range [0, ",
                       c.vocab_size, ")"));
-  if (n_past_ + n > cache_.ctx())
-    throw Error(cat("context overflow: ", n_past_, " cached + ", n,
+  if (n_past() + n > cache_.ctx())
+    throw Error(cat("context overflow: ", n_past(), " cached + ", n,
                     " new tokens exceed the context size ", cache_.ctx()));
 }
 
@@ -127,7 +125,7 @@ void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* s
     for (int64_t j = 0; j < seqs[i].n; ++j, ++t) {
       dequantize_row(m.embed, seqs[i].tokens[j], a.x.data() + t * D);
       a.tok_cache[size_t(t)] = &s.cache_;
-      a.tok_pos[size_t(t)] = s.n_past_ + j;
+      a.tok_pos[size_t(t)] = s.n_past() + j;
     }
   }
   for (int64_t il = 0; il < c.num_hidden_layers; ++il)
@@ -171,7 +169,6 @@ void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* s
   for (size_t i = 0; i < n_seqs; ++i) {
     Session& s = *seqs[i].session;
     s.tokens_.insert(s.tokens_.end(), seqs[i].tokens, seqs[i].tokens + seqs[i].n);
-    s.n_past_ += seqs[i].n;
     if (s.keep_hidden_)
       s.hist_hidden_.insert(s.hist_hidden_.end(), s.hidden_.begin(), s.hidden_.end());
   }

@@ -5,6 +5,7 @@
 #include <limits>
 #include <optional>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "model/forward.h"
 #include "tokenizer/tokenizer.h"
@@ -12,10 +13,6 @@
 namespace ds {
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // How many bytes at the end of `text` could still grow into a stop string.
 size_t stop_holdback(const std::string& text, const std::vector<std::string>& stops) {
@@ -165,9 +162,9 @@ GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<in
   r.n_cached = int64_t(common);
 
   std::vector<float> logits(static_cast<size_t>(V));
-  const double t0 = now_s();
+  const double t0 = now_seconds();
   s.forward(prompt.data() + common, int64_t(prompt.size() - common), logits.data(), false);
-  r.prefill_s = now_s() - t0;
+  r.prefill_s = now_seconds() - t0;
 
   Sampler sampler(p.sampling);
   for (int32_t t : prompt) sampler.accept(t);
@@ -179,7 +176,7 @@ GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<in
     std::fill(row + n_real, row + V, -std::numeric_limits<float>::infinity());
     sampler.prepare(row, V);
   };
-  const double t1 = now_s();
+  const double t1 = now_seconds();
   if (p.max_tokens <= 0) {
     r.decode_s = 0;
     return r;
@@ -236,7 +233,7 @@ GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<in
     }
   }
   out.finish();
-  r.decode_s = now_s() - t1;
+  r.decode_s = now_seconds() - t1;
   return r;
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/machine_limits.h"
 
+#include "core/clock.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -9,12 +11,6 @@
 #include "runtime/thread_pool.h"
 
 namespace ds {
-
-namespace {
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
 
 MachineLimits measure_machine(ThreadPool& pool, int64_t buffer_bytes) {
   MachineLimits r;
@@ -29,20 +25,20 @@ MachineLimits measure_machine(ThreadPool& pool, int64_t buffer_bytes) {
   });
   std::vector<double> sink(size_t(pool.size()));
   for (int rep = 0; rep < 5; ++rep) {
-    const double t0 = now_s();
+    const double t0 = now_seconds();
     pool.run([&](int ti, int nt) {
       int64_t b, e;
       split_range(n, ti, nt, &b, &e);
       sink[size_t(ti)] += k.dot_f32(buf.data() + b, buf.data() + b, e - b);  // one read stream
     });
-    const double dt = now_s() - t0;
+    const double dt = now_seconds() - t0;
     r.read_gbps = std::max(r.read_gbps, double(n) * sizeof(float) / dt / 1e9);
   }
   for (int rep = 0; rep < 3; ++rep) {
     std::vector<double> flops(size_t(pool.size()));
-    const double t0 = now_s();
+    const double t0 = now_seconds();
     pool.run([&](int ti, int) { flops[size_t(ti)] = k.fma_loop(20'000'000); });
-    const double dt = now_s() - t0;
+    const double dt = now_seconds() - t0;
     double total = 0;
     for (double f : flops) total += f;
     r.fma_gflops = std::max(r.fma_gflops, total / dt / 1e9);

@@ -8,6 +8,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "command.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "model/forward.h"
 #include "runtime/generator.h"
@@ -29,10 +30,6 @@ struct Opts {
   bool machine = false;
   SpecOptions spec;
 };
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -71,9 +68,9 @@ int run(const Opts& o) {
   for (int rep = 0; rep < std::max(o.reps, 1); ++rep) {
     if (o.n_prompt > 0) {
       Session s(*model, pool, ctx);
-      const double t0 = now_s();
+      const double t0 = now_seconds();
       s.forward(prompt.data(), o.n_prompt, logits.data(), false);
-      pp.push_back(o.n_prompt / (now_s() - t0));
+      pp.push_back(o.n_prompt / (now_seconds() - t0));
     }
     if (o.n_gen > 0) {
       // Greedy decoding after a one-token prompt, through the generator (MTP drafts when on).

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "io/embedded_model.h"
 #include "io/gguf.h"
@@ -16,10 +17,6 @@
 namespace ds::cli {
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 std::string special_token_text(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
@@ -55,7 +52,7 @@ std::unique_ptr<ChatTemplate> template_from_config(const nlohmann::json& cfg,
 
 LoadedModel load_model(const std::string& path, bool verbose) {
   LoadedModel r;
-  const double t0 = now_s();
+  const double t0 = now_seconds();
   const bool tty = isatty(2);
   if (path.empty()) {
     const EmbeddedModel* e = embedded_model();
@@ -102,7 +99,7 @@ LoadedModel load_model(const std::string& path, bool verbose) {
       r.chat_template = template_from_config(cfg, cfg_path.string());
     }
   }
-  r.load_s = now_s() - t0;
+  r.load_s = now_seconds() - t0;
   if (verbose && tty) {
     size_t bytes = 0;
     for (const auto& [dt, b] : r.model->bytes_by_dtype()) bytes += b;
