@@ -120,6 +120,49 @@ void matmul_args(benchmark::internal::Benchmark* b) {
   BENCHMARK_CAPTURE(BM_Matmul, T##_##ISA##_dequant, GgmlType::T, Isa::k##ISA, false) \
       ->Apply(matmul_args);
 
+// A BF16 matrix small enough to stay in the caches ([rows, cols] as in the shipped model's
+// MLP), one thread: what decode costs when the weights do not come from DRAM, and how the
+// cost grows with the tokens of a pass (speculative verification, batched streams).
+void BM_MatmulCached(benchmark::State& state, Isa isa) {
+  if (!isa_supported(isa)) {
+    state.SkipWithError("ISA not supported by this CPU");
+    return;
+  }
+  const Isa previous = cpu_kernels().isa;
+  set_cpu_isa(isa);
+  const int64_t n = state.range(0), rows = state.range(1), cols = state.range(2);
+  const auto w = bench_data(rows * cols, 3);
+  std::vector<uint8_t> bytes(size_t(rows * cols) * 2);
+  quant_traits(GgmlType::BF16)->quantize(w.data(), bytes.data(), rows * cols);
+  WeightView view;
+  ggml_type_to_dtype(GgmlType::BF16, &view.dtype);
+  view.data = bytes.data();
+  view.rows = rows;
+  view.cols = cols;
+  ThreadPool pool(1);
+  const auto x = bench_data(n * cols, 2);
+  std::vector<float> y(size_t(n * rows));
+  for (auto _ : state) {
+    matmul(view, x.data(), n, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(bytes.size()));
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2e-9 * double(rows * cols * n) * double(state.iterations()), benchmark::Counter::kIsRate);
+  set_cpu_isa(previous);
+}
+
+void cached_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "rows", "cols"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+  for (int n : {1, 2, 4, 8}) {
+    b->Args({n, 1024, 256});
+    b->Args({n, 256, 128});
+  }
+}
+
+BENCHMARK_CAPTURE(BM_MatmulCached, BF16_Avx512, Isa::kAvx512)->Apply(cached_args);
+BENCHMARK_CAPTURE(BM_MatmulCached, BF16_Avx2, Isa::kAvx2)->Apply(cached_args);
+
 DS_MATMUL_BENCH(BF16, Avx512)
 DS_MATMUL_BENCH(BF16, Avx2)
 DS_MATMUL_BENCH(Q8_0, Avx512)

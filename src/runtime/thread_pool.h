@@ -1,6 +1,7 @@
 // A fixed pool of worker threads with a deterministic static work split.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -12,10 +13,16 @@ namespace ds {
 
 /// Runs one function on every thread at once: fn(thread_index, n_threads). Each kernel
 /// computes its own range from those two numbers, so results never depend on scheduling.
-/// Idle workers sleep on a condition variable (no busy-spinning while the server idles).
+///
+/// A forward pass hands the pool a few hundred small jobs, microseconds apart; waking a
+/// sleeping thread through the kernel costs about as much as one of those jobs. So a worker
+/// that finishes a job spins (with a pause instruction) for a short while, `spin_us`, waiting
+/// for the next one, and only then sleeps on a condition variable; the caller waits for the
+/// workers the same way. An idle pool — a server between requests — sleeps: it never spins
+/// longer than `spin_us` after its last job.
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads);
+  explicit ThreadPool(int n_threads, int spin_us = 200);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -31,13 +38,20 @@ class ThreadPool {
   void worker(int index);
 
   int n_threads_;
+  int64_t spin_ns_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable start_cv_, done_cv_;
+  // Published with `generation_` (release) and read after seeing it change (acquire).
   const std::function<void(int, int)>* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  // Threads blocked (or about to block) on start_cv_ / done_cv_: only then does a notify
+  // have to take the mutex. Sequentially consistent with generation_ / pending_, so a
+  // sleeper either sees the new value before it sleeps or is seen and woken.
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> caller_waiting_{false};
+  std::atomic<bool> stop_{false};
 };
 
 /// Splits [0, n) into `parts` contiguous ranges as evenly as possible; returns range `i`.

@@ -81,10 +81,10 @@ void fp8_to_f32_row(const uint8_t* src, float* dst, int64_t n, const float* scal
 double fma_loop(int64_t iters) {
   // 10 independent accumulators cover FMA latency × throughput on current cores.
   __m256 acc[10];
-  for (int i = 0; i < 10; ++i) acc[i] = _mm256_set1_ps(float(i) * 1e-3f);
+  DS_UNROLL for (int i = 0; i < 10; ++i) acc[i] = _mm256_set1_ps(float(i) * 1e-3f);
   const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-4f);
   for (int64_t it = 0; it < iters; ++it)
-    for (int i = 0; i < 10; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, c);
+    DS_UNROLL for (int i = 0; i < 10; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, c);
   __m256 s = acc[0];
   for (int i = 1; i < 10; ++i) s = _mm256_add_ps(s, acc[i]);
   volatile float sink = hsum(s);

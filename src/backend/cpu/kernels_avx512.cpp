@@ -84,10 +84,10 @@ void fp8_to_f32_row(const uint8_t* src, float* dst, int64_t n, const float* scal
 double fma_loop(int64_t iters) {
   // 12 independent accumulators cover FMA latency × two FMA ports.
   __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
+  DS_UNROLL for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
   const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-4f);
   for (int64_t it = 0; it < iters; ++it)
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, c);
+    DS_UNROLL for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, c);
   __m512 s = acc[0];
   for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
   volatile float sink = _mm512_reduce_add_ps(s);

@@ -4,6 +4,11 @@
 
 #include <cstdint>
 
+// Completely unrolls the loops over a register block (NR weight rows × NT tokens): the
+// accumulators only stay in registers when every index is a constant. GCC at -O2 otherwise
+// keeps them in a stack array and reloads them on every step.
+#define DS_UNROLL _Pragma("GCC unroll 16")
+
 namespace ds {
 
 #define DS_ROW_DOT_DECLS                                                                           \

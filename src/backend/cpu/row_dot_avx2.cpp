@@ -35,23 +35,22 @@ template <int NR, int NT>
 void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, int64_t n,
                     float* y) {
   __m256 acc[NR][NT];
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) acc[r][t] =
+      _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = bf16x8(w + r * ws + i);
-    for (int t = 0; t < NT; ++t) {
+    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = bf16x8(w + r * ws + i);
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
       const __m256 xv = _mm256_loadu_ps(x + t * xs + i);
-      for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+      DS_UNROLL for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) {
-      float s = hsum(acc[r][t]);
-      for (int64_t j = i; j < n; ++j) s += bf16_to_f32(w[r * ws + j]) * x[t * xs + j];
-      y[r * kMaxRowTokens + t] = s;
-    }
+  DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) {
+    float s = hsum(acc[r][t]);
+    for (int64_t j = i; j < n; ++j) s += bf16_to_f32(w[r * ws + j]) * x[t * xs + j];
+    y[r * kMaxRowTokens + t] = s;
+  }
 }
 
 using Bf16BlockFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, int64_t, float*);

@@ -33,19 +33,28 @@ template <int NR, int NT>
 void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, int64_t n,
                     float* y) {
   __m512 acc[NR][NT];
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+  DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) acc[r][t] =
+      _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
     __m512 wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = bf16x16_masked(w + r * ws + i, m);
-    for (int t = 0; t < NT; ++t) {
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + i);
-      for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = bf16x16(w + r * ws + i);
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
+      const __m512 xv = _mm512_loadu_ps(x + t * xs + i);
+      DS_UNROLL for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) y[r * kMaxRowTokens + t] = _mm512_reduce_add_ps(acc[r][t]);
+  if (i < n) {  // the tail, masked: the same FMA per lane as a full step
+    const __mmask16 m = __mmask16((1u << (n - i)) - 1);
+    __m512 wv[NR];
+    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = bf16x16_masked(w + r * ws + i, m);
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + i);
+      DS_UNROLL for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+    }
+  }
+  DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t)
+      y[r * kMaxRowTokens + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
 using Bf16BlockFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, int64_t, float*);
@@ -131,7 +140,7 @@ inline __m512i spread_idx(int first, int per) {
 template <int NT>
 void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
   __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   // Step j covers groups 2j (lanes 0–15) and 2j + 1 (lanes 16–31).
   const __m512i idx[4] = {spread_idx(0, 16), spread_idx(2, 16), spread_idx(4, 16),
@@ -143,18 +152,18 @@ void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
     const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
     const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
     __m512i sumi[NT];
-    for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+    DS_UNROLL for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * j));
       const __m512i q4 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
                                             _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
       const __m512i s = _mm512_permutexvar_epi16(idx[j], sc16);
-      for (int t = 0; t < NT; ++t) {
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
         const __m512i p = _mm512_maddubs_epi16(q4, _mm512_loadu_si512(b[t][i].qs + 64 * j));
         sumi[t] = _mm512_dpwssd_epi32(sumi[t], p, s);
       }
     }
-    for (int t = 0; t < NT; ++t) {
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
       const __m256i mins = _mm256_madd_epi16(
           mn, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
       acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
@@ -162,13 +171,13 @@ void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
                                 _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
+  DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
 template <int NT>
 void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
   __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m256i m2 = _mm256_set1_epi8(0x03);
   // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
@@ -178,7 +187,7 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
     const __m512i sc16 = _mm512_castsi256_si512(sc);
     __m512i sumi[NT];
-    for (int t = 0; t < NT; ++t) {
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
       // q − 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
       const __m256i offs = _mm256_madd_epi16(
           sc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
@@ -200,7 +209,7 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
       const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi23);
       const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
       const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
-      for (int t = 0; t < NT; ++t) {
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
         const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
         const __m512i p23 =
             _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
@@ -209,10 +218,10 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
       }
     }
     const float dw = _cvtsh_ss(a[i].d);
-    for (int t = 0; t < NT; ++t)
-      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+    DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] =
+        _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
   }
-  for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
+  DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
 // Calls Dot<nt>::run with the nt activation rows of one call.
