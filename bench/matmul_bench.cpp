@@ -157,6 +157,7 @@ void cached_args(benchmark::internal::Benchmark* b) {
   for (int n : {1, 2, 4, 8}) {
     b->Args({n, 1024, 256});
     b->Args({n, 256, 128});
+    b->Args({n, 8192, 512});
   }
 }
 

@@ -147,6 +147,13 @@ void decoder_layer(const Model& m, const LayerWeights& L, int64_t layer, int64_t
 void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n, Activations& a,
                    ThreadPool& pool);
 
+/// The cache half of MLA: kv_a of the normalised batch a.xn, normalised latent and roped key
+/// written to each token's cache row (a.tok_cache / a.tok_pos); leaves the RoPE table of the
+/// batch in a.cos_sin. mla_attention runs it; a position whose output is never needed (the
+/// MTP module catching up) runs only this.
+void mla_write_latent(const Model& m, const MlaWeights& w, int64_t layer, int64_t n,
+                      Activations& a, ThreadPool& pool);
+
 /// MoE (routed + shared experts) of a.xn → a.out.
 void moe_ffn(const Model& m, const MoeWeights& w, int64_t n, Activations& a, ThreadPool& pool);
 /// Dense SwiGLU MLP of `n` rows of x → y (accumulated when `accumulate`).

@@ -52,6 +52,22 @@ void Activations::reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_th
   tok_pos.resize(size_t(cap));
 }
 
+void mla_write_latent(const Model& m, const MlaWeights& w, int64_t layer, int64_t n,
+                      Activations& a, ThreadPool& pool) {
+  const ModelConfig& c = m.config;
+  const int64_t dr = c.qk_rope_head_dim, rkv = c.kv_lora_rank, W = c.kv_cache_width();
+  // Keys: the latent (normalised) and the shared RoPE key go straight into the cache.
+  matmul(w.kv_a, a.xn.data(), n, a.kv.data(), pool);
+  rope_table(m, a.tok_pos.data(), n, a.cos_sin.data());
+  for (int64_t t = 0; t < n; ++t) {
+    const float* kv = a.kv.data() + t * W;
+    float* row = a.tok_cache[size_t(t)]->row(layer, a.tok_pos[size_t(t)]);
+    rms_norm(kv, w.kv_a_norm.data(), rkv, c.rms_norm_eps, row);
+    std::copy(kv + rkv, kv + W, row + rkv);
+    rope_apply(row + rkv, a.cos_sin.data() + t * dr, dr);
+  }
+}
+
 void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n, Activations& a,
                    ThreadPool& pool) {
   const ModelConfig& c = m.config;
@@ -69,18 +85,10 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
   } else {
     matmul(w.q, a.xn.data(), n, a.q.data(), pool);
   }
-  // Keys: the latent (normalised) and the shared RoPE key go straight into the cache.
-  matmul(w.kv_a, a.xn.data(), n, a.kv.data(), pool);
-  rope_table(m, a.tok_pos.data(), n, a.cos_sin.data());
-  for (int64_t t = 0; t < n; ++t) {
-    const float* kv = a.kv.data() + t * W;
-    float* row = a.tok_cache[size_t(t)]->row(layer, a.tok_pos[size_t(t)]);
-    rms_norm(kv, w.kv_a_norm.data(), rkv, c.rms_norm_eps, row);
-    std::copy(kv + rkv, kv + W, row + rkv);
-    rope_apply(row + rkv, a.cos_sin.data() + t * dr, dr);
+  mla_write_latent(m, w, layer, n, a, pool);
+  for (int64_t t = 0; t < n; ++t)
     for (int64_t h = 0; h < H; ++h)
       rope_apply(a.q.data() + (t * H + h) * dq + dn, a.cos_sin.data() + t * dr, dr);
-  }
 
   const int64_t per_thread = int64_t(a.head.size()) / pool.size();
   pool.run([&](int ti, int nt) {

@@ -39,22 +39,39 @@ void mtp_forward(const Model& m, int64_t k, Session& s, const float* hidden, con
     a.tok_pos[size_t(t)] = pos[t];
   }
   matmul(w.eh_proj, eg.data(), n, a.x.data(), pool);
-  decoder_layer(m, w.layer, c.num_hidden_layers + k, n, a, pool);
+  const int64_t layer = c.num_hidden_layers + k;
+  int64_t rows = n;  // rows of a.x that go through the whole layer
+  if (!all_logits && n > 1) {
+    // Only the last pair's output is wanted; the others matter only through the keys they
+    // leave in the module's cache, which depend on nothing but their own input row. So they
+    // stop after kv_a (the same arithmetic as the full layer's first step, so the same
+    // cache rows), and the last pair alone runs attention, the MoE and the head.
+    const int64_t ln = n - 1;
+    for (int64_t t = 0; t < ln; ++t)
+      rms_norm(a.x.data() + t * D, w.layer.attn_norm.data(), D, c.rms_norm_eps,
+               a.xn.data() + t * D);
+    mla_write_latent(m, w.layer.attn, layer, ln, a, pool);
+    std::copy_n(a.x.data() + ln * D, D, a.x.data());
+    a.tok_cache[0] = a.tok_cache[size_t(ln)];
+    a.tok_pos[0] = a.tok_pos[size_t(ln)];
+    rows = 1;
+  }
+  decoder_layer(m, w.layer, layer, rows, a, pool);
   thread_local std::vector<float> normed;
-  normed.resize(size_t(n * D));
-  for (int64_t t = 0; t < n; ++t)
+  normed.resize(size_t(rows * D));
+  for (int64_t t = 0; t < rows; ++t)
     rms_norm(a.x.data() + t * D, w.head_norm.data(), D, c.rms_norm_eps, normed.data() + t * D);
   if (out_hidden) {
     if (all_logits)
       std::copy(normed.begin(), normed.end(), out_hidden);
     else
-      std::copy_n(normed.data() + (n - 1) * D, D, out_hidden);
+      std::copy_n(normed.data() + (rows - 1) * D, D, out_hidden);
   }
   if (logits) {
     if (all_logits)
       matmul(w.head, normed.data(), n, logits, pool);
     else
-      matmul(w.head, normed.data() + (n - 1) * D, 1, logits, pool);
+      matmul(w.head, normed.data() + (rows - 1) * D, 1, logits, pool);
   }
 }
 

@@ -88,6 +88,42 @@ TEST_F(SpeculativeTest, PrefixReuseKeepsTheMtpCacheRight) {
   EXPECT_EQ(reused.n_accepted, fresh.n_accepted);  // same drafts: the MTP cache was caught up
 }
 
+// Catching up several positions, the module runs only kv_a for all but the last pair. The
+// cache rows it leaves and the last pair's draft logits must equal those of running every
+// pair through the whole layer (all_logits).
+TEST_F(SpeculativeTest, MtpCatchUpWritesTheSameCacheAndDraft) {
+  const ModelConfig& c = model_->config;
+  const int64_t D = c.hidden_size, V = c.vocab_size, W = c.kv_cache_width();
+  const std::vector<int32_t> prompt = tokens(9, 5);
+  std::vector<float> main_logits(static_cast<size_t>(V));
+  std::vector<std::vector<float>> cache_rows[2];
+  std::vector<float> last_logits[2], last_hidden[2];
+  for (int mode = 0; mode < 2; ++mode) {
+    Session s(*model_, pool_, 64);
+    s.set_keep_hidden(true);
+    s.forward(prompt.data(), int64_t(prompt.size()), main_logits.data(), false);
+    const int64_t n = int64_t(prompt.size()) - 1;  // pairs (h_i, t_{i+1}), i < n
+    std::vector<int64_t> pos(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) pos[size_t(i)] = i;
+    const bool all = mode == 1;
+    std::vector<float> logits(size_t((all ? n : 1) * V)), hidden(size_t((all ? n : 1) * D));
+    Activations act;
+    mtp_forward(*model_, 0, s, s.hidden_history().data(), prompt.data() + 1, pos.data(), n,
+                hidden.data(), logits.data(), all, act, pool_);
+    last_logits[mode].assign(logits.end() - V, logits.end());
+    last_hidden[mode].assign(hidden.end() - D, hidden.end());
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = s.cache().row(c.num_hidden_layers, i);
+      cache_rows[mode].emplace_back(row, row + W);
+    }
+  }
+  ASSERT_EQ(cache_rows[0].size(), cache_rows[1].size());
+  for (size_t i = 0; i < cache_rows[0].size(); ++i)
+    EXPECT_EQ(cache_rows[0][i], cache_rows[1][i]) << "cache row " << i;
+  EXPECT_EQ(last_logits[0], last_logits[1]);
+  EXPECT_EQ(last_hidden[0], last_hidden[1]);
+}
+
 TEST_F(SpeculativeTest, CostModelOfDraftCounts) {
   const std::vector<double> b = mtp_bytes_per_token(*model_, 0.85);
   ASSERT_EQ(b.size(), 5u);
