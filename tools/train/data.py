@@ -80,15 +80,18 @@ def sub_trace(a, b):
     for i in range(len(da)):
         x = da[i]
         y = db[i] if i < len(db) else 0
-        r = x - borrow - y
-        if r < 0:
-            lines.append(f"{x}-{borrow}-{y}<0, 1{x}-{borrow}-{y}={r + 10}, borrow 1, so far {str(r + 10) + got}.")
-            got = str(r + 10) + got
+        # Two-operand steps only: first take the borrow off the top digit,
+        # then compare with the bottom digit (a single-digit comparison).
+        t = x - borrow
+        if t < y:
+            r = t + 10 - y
+            lines.append(f"{x}-{borrow}={t}, {t}<{y}, {t + 10}-{y}={r}, borrow 1, so far {str(r) + got}.")
             borrow = 1
         else:
-            lines.append(f"{x}-{borrow}-{y}={r}, borrow 0, so far {str(r) + got}.")
-            got = str(r) + got
+            r = t - y
+            lines.append(f"{x}-{borrow}={t}, {t}-{y}={r}, borrow 0, so far {str(r) + got}.")
             borrow = 0
+        got = str(r) + got
     stripped = got.lstrip("0") or "0"
     if stripped != got:
         lines.append(f"Drop the leading zeros: {got} is {stripped}.")
@@ -240,7 +243,7 @@ def make_word(rng, nd=None):
 MAKERS = {"add": make_add, "sub": make_sub, "mul": make_mul, "compare": make_compare,
           "count": make_count, "word": make_word}
 # Training mixture (weights): arithmetic dominates.
-MIX = {"add": 0.28, "sub": 0.28, "mul": 0.14, "compare": 0.10, "count": 0.10, "word": 0.10}
+MIX = {"add": 0.25, "sub": 0.31, "mul": 0.14, "compare": 0.10, "count": 0.10, "word": 0.10}
 
 
 def completion_text(reasoning, answer):
