@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config clang clang-format
+  libclang-rt-dev  # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh)
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libreadline-dev
   python3 python3-numpy python3-jinja2 python3-torch

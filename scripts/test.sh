@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds dsinfer and runs everything CI holds it to: the test suite (Release), the same
-# suite under AddressSanitizer + UndefinedBehaviorSanitizer, and the clang-format check.
-# DSINFER_TEST_LABEL_EXCLUDE (default "slow") names ctest labels to skip.
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer, the clang-format check, and a
+# bounded libFuzzer run of the GGUF and safetensors parsers (scripts/fuzz.sh).
+# DSINFER_TEST_LABEL_EXCLUDE (default "slow") names ctest labels to skip;
+# DSINFER_FUZZ_SECONDS (default 60) is how long each fuzz target runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -22,3 +24,6 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSINFER_SA
 cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE "${exclude}|nosan"
+
+echo "== fuzz (bounded)"
+bash scripts/fuzz.sh "${DSINFER_FUZZ_SECONDS:-60}"

@@ -52,10 +52,13 @@ MappedFile::~MappedFile() {
   if (data_ && owned_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+// owned_ moves with the bytes: a moved borrowed view (an embedded model, a buffer) must never
+// be unmapped by its new owner.
 MappedFile::MappedFile(MappedFile&& o) noexcept
     : path_(std::move(o.path_)),
       data_(std::exchange(o.data_, nullptr)),
-      size_(std::exchange(o.size_, 0)) {}
+      size_(std::exchange(o.size_, 0)),
+      owned_(o.owned_) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {

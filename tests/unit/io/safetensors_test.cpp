@@ -1,6 +1,7 @@
 #include "io/safetensors.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -179,6 +180,54 @@ TEST(TensorStore, MissingPathsAreClearErrors) {
   TempDir d;
   expect_error([&] { TensorStore::open(d.file("nope")); }, "no such file or directory");
   expect_error([&] { TensorStore::open(d.path()); }, "no model.safetensors");
+}
+
+// Whether every page of [p, p + n) is still mapped (msync fails with ENOMEM otherwise).
+bool mapped(const void* p, size_t n) {
+  return msync(const_cast<void*>(p), n, MS_ASYNC) == 0;
+}
+
+// Page-aligned anonymous memory holding `bytes`, as an embedded model or a buffer may be.
+struct PageBuffer {
+  explicit PageBuffer(const std::string& bytes) : size(bytes.size()) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(p, MAP_FAILED);
+    data = static_cast<uint8_t*>(p);
+    std::memcpy(data, bytes.data(), size);
+  }
+  ~PageBuffer() { munmap(data, size); }
+  uint8_t* data;
+  size_t size;
+};
+
+// Found by tests/fuzz/safetensors_fuzz (corpus input regress-borrowed-input-unmapped): moving a
+// borrowed MappedFile lost its "not owned" flag, so destroying the TensorStore (or failing to
+// parse) unmapped memory the store had only borrowed.
+TEST(TensorStore, FromMemoryNeverUnmapsTheBorrowedBytes) {
+  PageBuffer valid(make_file(padded(two_tensors_header(16, 16, 24)), std::string(24, '\0')));
+  {
+    const TensorStore s = TensorStore::from_memory(valid.data, valid.size, "embedded");
+    ASSERT_NE(s.find("a"), nullptr);
+  }
+  EXPECT_TRUE(mapped(valid.data, valid.size));
+
+  PageBuffer invalid(make_file("{not json", ""));
+  expect_error([&] { TensorStore::from_memory(invalid.data, invalid.size, "embedded"); },
+               "malformed safetensors header JSON");
+  EXPECT_TRUE(mapped(invalid.data, invalid.size));
+}
+
+TEST(MappedFile, MovedBorrowedViewStaysUnowned) {
+  PageBuffer buf(std::string(100, 'x'));
+  {
+    MappedFile a = MappedFile::borrow(buf.data, buf.size, "buf");
+    MappedFile b(std::move(a));
+    MappedFile c;
+    c = std::move(b);
+    EXPECT_EQ(c.data(), buf.data);
+    EXPECT_EQ(c.size(), buf.size);
+  }
+  EXPECT_TRUE(mapped(buf.data, buf.size));
 }
 
 }  // namespace
