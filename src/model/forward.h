@@ -151,8 +151,8 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
 /// written to each token's cache row (a.tok_cache / a.tok_pos); leaves the RoPE table of the
 /// batch in a.cos_sin. mla_attention runs it; a position whose output is never needed (the
 /// MTP module catching up) runs only this.
-void mla_write_latent(const Model& m, const MlaWeights& w, int64_t layer, int64_t n,
-                      Activations& a, ThreadPool& pool);
+void mla_write_latent(const Model& m, const MlaWeights& w, int64_t layer, int64_t n, Activations& a,
+                      ThreadPool& pool);
 
 /// MoE (routed + shared experts) of a.xn → a.out.
 void moe_ffn(const Model& m, const MoeWeights& w, int64_t n, Activations& a, ThreadPool& pool);

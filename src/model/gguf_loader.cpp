@@ -292,6 +292,8 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path) {
     t.embed = b.has(p + "nextn.embed_tokens.weight")
                   ? b.matrix(p + "nextn.embed_tokens.weight", {D, V})
                   : m->embed;
+    share_if_identical(t.head, m->lm_head);
+    share_if_identical(t.embed, m->embed);
     t.layer = b.layer(il, c.n_routed_experts > 0);
     m->mtp.push_back(std::move(t));
   }

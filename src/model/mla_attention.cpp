@@ -15,9 +15,19 @@ namespace ds {
 
 namespace {
 
+// Positions per attention tile: scores of one tile for every head of a thread stay in L1/L2,
+// and the softmax runs online across tiles, so no buffer grows with the context.
+constexpr int64_t kAttnTile = 256;
+// Tokens whose absorbed queries are built together (one pass over a head's k_b for all of
+// them); bounds the per-thread scratch for long prompts on many-head models.
+constexpr int64_t kAttnTokens = 16;
+
 int64_t head_scratch_floats(const ModelConfig& c, int64_t n, int64_t ctx) {
-  const int64_t W = c.kv_cache_width();
-  return n * c.qk_nope_head_dim + n * c.kv_lora_rank + n * W + n * c.kv_lora_rank + ctx;
+  (void)ctx;
+  n = std::min(n, kAttnTokens);
+  const int64_t W = c.kv_cache_width(), H = c.num_attention_heads;
+  return n * c.qk_nope_head_dim + 2 * n * c.kv_lora_rank + n * H * W + n * H * c.kv_lora_rank +
+         H * kAttnTile + 2 * H;
 }
 
 }  // namespace
@@ -52,8 +62,8 @@ void Activations::reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_th
   tok_pos.resize(size_t(cap));
 }
 
-void mla_write_latent(const Model& m, const MlaWeights& w, int64_t layer, int64_t n,
-                      Activations& a, ThreadPool& pool) {
+void mla_write_latent(const Model& m, const MlaWeights& w, int64_t layer, int64_t n, Activations& a,
+                      ThreadPool& pool) {
   const ModelConfig& c = m.config;
   const int64_t dr = c.qk_rope_head_dim, rkv = c.kv_lora_rank, W = c.kv_cache_width();
   // Keys: the latent (normalised) and the shared RoPE key go straight into the cache.
@@ -93,36 +103,75 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
   const int64_t per_thread = int64_t(a.head.size()) / pool.size();
   pool.run([&](int ti, int nt) {
     const CpuKernels& k = cpu_kernels();
-    float* qn = a.head.data() + ti * per_thread;  // [n, dn]
-    float* qt = qn + n * dn;                      // [n, rkv]
-    float* qf = qt + n * rkv;                     // [n, rkv + dr]
-    float* u = qf + n * W;                        // [n, rkv]
-    float* sc = u + n * rkv;                      // [ctx]
     int64_t h0, h1;
     split_range(H, ti, nt, &h0, &h1);
-    for (int64_t h = h0; h < h1; ++h) {
-      for (int64_t t = 0; t < n; ++t) std::copy_n(a.q.data() + (t * H + h) * dq, dn, qn + t * dn);
-      if (w.k_b.empty())
-        matmul_transposed(w.kv_b.row_slice(h * (dn + dv), dn), qn, n, qt);
-      else
-        matmul_rows(w.k_b.row_slice(h * rkv, rkv), qn, n, qt, rkv, 0, rkv);
-      for (int64_t t = 0; t < n; ++t) {
-        std::copy_n(qt + t * rkv, rkv, qf + t * W);
-        std::copy_n(a.q.data() + (t * H + h) * dq + dn, dr, qf + t * W + rkv);
+    const int64_t nh = h1 - h0;
+    if (nh == 0) return;
+    for (int64_t t0 = 0; t0 < n; t0 += kAttnTokens) {
+      const int64_t nc = std::min(kAttnTokens, n - t0);
+      float* qn = a.head.data() + ti * per_thread;  // [nc, dn]: one head's q_nope
+      float* qt = qn + nc * dn;                     // [nc, rkv]: one head's absorbed query / u
+      float* qf = qt + nc * rkv;        // [nc, nh, W]: [q̃ | q_pe] of this thread's heads
+      float* u = qf + nc * nh * W;      // [nc, nh, rkv]
+      float* sc = u + nc * nh * rkv;    // [nh, kAttnTile]
+      float* mx = sc + nh * kAttnTile;  // [nh] running max
+      float* sum = mx + nh;             // [nh] running softmax denominator
+      for (int64_t h = h0; h < h1; ++h) {
+        for (int64_t t = 0; t < nc; ++t)
+          std::copy_n(a.q.data() + ((t0 + t) * H + h) * dq, dn, qn + t * dn);
+        if (w.k_b.empty())
+          matmul_transposed(w.kv_b.row_slice(h * (dn + dv), dn), qn, nc, qt);
+        else
+          matmul_rows(w.k_b.row_slice(h * rkv, rkv), qn, nc, qt, rkv, 0, rkv);
+        for (int64_t t = 0; t < nc; ++t) {
+          float* row = qf + (t * nh + (h - h0)) * W;
+          std::copy_n(qt + t * rkv, rkv, row);
+          std::copy_n(a.q.data() + ((t0 + t) * H + h) * dq + dn, dr, row + rkv);
+        }
       }
-      for (int64_t t = 0; t < n; ++t) {
-        const float* cache_layer = a.tok_cache[size_t(t)]->row(layer, 0);
-        const int64_t len = a.tok_pos[size_t(t)] + 1;  // causal: positions 0 … pos
-        for (int64_t s = 0; s < len; ++s)
-          sc[s] = scale * k.dot_f32(qf + t * W, cache_layer + s * W, W);
-        softmax(sc, len);
-        float* ut = u + t * rkv;
-        std::fill(ut, ut + rkv, 0.0f);
-        for (int64_t s = 0; s < len; ++s) k.axpy_f32(sc[s], cache_layer + s * W, ut, rkv);
+      // All heads of the thread together, tile by tile over the positions, with the online
+      // softmax: each tile's scores are exponentiated against the running max, and the
+      // earlier partial sums are rescaled when the max grows.
+      for (int64_t t = 0; t < nc; ++t) {
+        const float* cache_layer = a.tok_cache[size_t(t0 + t)]->row(layer, 0);
+        const int64_t len = a.tok_pos[size_t(t0 + t)] + 1;  // causal: positions 0 … pos
+        float* ut = u + t * nh * rkv;
+        std::fill(ut, ut + nh * rkv, 0.0f);
+        for (int64_t s0 = 0; s0 < len; s0 += kAttnTile) {
+          const int64_t tl = std::min(kAttnTile, len - s0);
+          const float* kv = cache_layer + s0 * W;
+          k.attn_scores(qf + t * nh * W, W, nh, kv, W, tl, W, scale, sc, kAttnTile);
+          for (int64_t g = 0; g < nh; ++g) {
+            float* sg = sc + g * kAttnTile;
+            const float tile_max = *std::max_element(sg, sg + tl);
+            if (s0 == 0) {
+              mx[g] = tile_max;
+              sum[g] = k.exp_shifted_sum(sg, tl, tile_max);
+              continue;
+            }
+            const float m_new = std::max(mx[g], tile_max);
+            if (m_new > mx[g]) {
+              const float corr = std::exp(mx[g] - m_new);
+              sum[g] *= corr;
+              for (int64_t j = 0; j < rkv; ++j) ut[g * rkv + j] *= corr;
+              mx[g] = m_new;
+            }
+            sum[g] += k.exp_shifted_sum(sg, tl, mx[g]);
+          }
+          k.attn_values(sc, kAttnTile, nh, kv, W, tl, rkv, ut, rkv);
+        }
+        for (int64_t g = 0; g < nh; ++g) {
+          const float inv = 1.0f / sum[g];
+          for (int64_t j = 0; j < rkv; ++j) ut[g * rkv + j] *= inv;
+        }
       }
-      const WeightView wv =
-          w.v_b.empty() ? w.kv_b.row_slice(h * (dn + dv) + dn, dv) : w.v_b.row_slice(h * dv, dv);
-      matmul_rows(wv, u, n, a.attn.data() + h * dv, H * dv, 0, dv);
+      for (int64_t h = h0; h < h1; ++h) {
+        for (int64_t t = 0; t < nc; ++t)
+          std::copy_n(u + (t * nh + (h - h0)) * rkv, rkv, qt + t * rkv);
+        const WeightView wv =
+            w.v_b.empty() ? w.kv_b.row_slice(h * (dn + dv) + dn, dv) : w.v_b.row_slice(h * dv, dv);
+        matmul_rows(wv, qt, nc, a.attn.data() + t0 * H * dv + h * dv, H * dv, 0, dv);
+      }
     }
   });
   matmul(w.o, a.attn.data(), n, a.out.data(), pool);

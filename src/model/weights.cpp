@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -247,11 +248,22 @@ void Model::bind(const TensorStore& store) {
     t.embed = ld.has(pre + "embed_tokens.weight")
                   ? ld.matrix(pre + "embed_tokens.weight", c.vocab_size, D)
                   : m->embed;
+    share_if_identical(t.head, m->lm_head);
+    share_if_identical(t.embed, m->embed);
     t.layer = ld.layer(il, c.n_routed_experts > 0);
     m->mtp.push_back(std::move(t));
   }
   m->rope_inv_freq = ds::rope_inv_freq(c);
   m->rope_attn_factor = float(c.rope_attn_factor());
+}
+
+void share_if_identical(WeightView& copy, const WeightView& orig) {
+  if (copy.empty() || orig.empty() || copy.data == orig.data || copy.dtype != orig.dtype ||
+      copy.rows != orig.rows || copy.cols != orig.cols || copy.scale_inv || orig.scale_inv)
+    return;
+  const size_t n = copy.n_bytes();
+  if (n != orig.n_bytes() || n > (size_t(256) << 20)) return;
+  if (std::memcmp(copy.data, orig.data, n) == 0) copy = orig;
 }
 
 namespace {

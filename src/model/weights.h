@@ -56,6 +56,13 @@ struct MtpWeights {
   LayerWeights layer;
 };
 
+/// Points `copy` at `orig` when both hold the same bytes (same dtype and shape, no FP8
+/// scales): released DeepSeek-V3 checkpoints store the MTP module's head and embedding as
+/// copies of the main model's. One copy halves their page-cache footprint, and a draft then
+/// reads the head the verification pass has just brought into the CPU caches. Tensors over
+/// 256 MiB are left alone (comparing would page both in at load).
+void share_if_identical(WeightView& copy, const WeightView& orig);
+
 /// A loaded model: config plus weight views. Owns the mapped files the views point into.
 class Model {
  public:

@@ -9,6 +9,7 @@ set(DSINFER_GOLDEN_CASES
   "kimi_f32|--preset kimi-tiny"
   "v3_sharded|--preset v3-tiny --shards 3"
   "v3_mtp|--preset v3-tiny --mtp"
+  "v3_long_context|--preset v3-tiny --n-tokens 600 --gen 8"
   "fp8_mtp|--preset fp8-small --dtype fp8 --mtp"
   "fp8|--preset fp8-small --dtype fp8"
   "kimi_k2_f32|--preset kimi-k2-tiny"

@@ -43,6 +43,19 @@ struct CpuKernels {
                             float* y);
   void (*vec_dot_q6_K_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                             float* y);
+
+  // Attention over a latent cache (src/model/mla_attention.cpp): several query rows (heads)
+  // at once, so each cache row is read once per group of heads instead of once per head.
+
+  /// out[h·os + s] = scale · Σ_{i<w} q[h·qs + i] · kv[s·ks + i], for h < nh, s < len.
+  void (*attn_scores)(const float* q, int64_t qs, int64_t nh, const float* kv, int64_t ks,
+                      int64_t len, int64_t w, float scale, float* out, int64_t os);
+  /// u[h·us + j] += Σ_{s<len} p[h·ps + s] · kv[s·ks + j], for h < nh, j < r.
+  void (*attn_values)(const float* p, int64_t ps, int64_t nh, const float* kv, int64_t ks,
+                      int64_t len, int64_t r, float* u, int64_t us);
+  /// x[i] = exp(x[i] − m) for i < n (0 where x[i] − m < −87); returns Σ x[i]. The SIMD
+  /// versions use a degree-6 polynomial after range reduction (within 2 ulp of expf).
+  float (*exp_shifted_sum)(float* x, int64_t n, float m);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.

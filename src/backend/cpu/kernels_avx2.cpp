@@ -1,6 +1,8 @@
 // AVX2 + FMA + F16C kernels. Compiled with -mavx2 -mfma -mf16c; reached only through dispatch.
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
@@ -92,6 +94,143 @@ double fma_loop(int64_t iters) {
   return double(iters) * 10 * 8 * 2;
 }
 
+template <int G>
+void scores_group(const float* q, int64_t qs, const float* kv, int64_t ks, int64_t len, int64_t w,
+                  float scale, float* out, int64_t os) {
+  for (int64_t s = 0; s < len; ++s) {
+    const float* k = kv + s * ks;
+    __m256 acc[G];
+    DS_UNROLL for (int g = 0; g < G; ++g) acc[g] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= w; i += 8) {
+      const __m256 kv_v = _mm256_loadu_ps(k + i);
+      DS_UNROLL for (int g = 0; g < G; ++g) acc[g] =
+          _mm256_fmadd_ps(_mm256_loadu_ps(q + g * qs + i), kv_v, acc[g]);
+    }
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      float d = hsum(acc[g]);
+      for (int64_t t = i; t < w; ++t) d += q[g * qs + t] * k[t];
+      out[g * os + s] = scale * d;
+    }
+  }
+}
+
+void attn_scores(const float* q, int64_t qs, int64_t nh, const float* kv, int64_t ks, int64_t len,
+                 int64_t w, float scale, float* out, int64_t os) {
+  int64_t h = 0;
+  for (; h + 4 <= nh; h += 4)
+    scores_group<4>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+  switch (nh - h) {
+    case 3:
+      scores_group<3>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+      break;
+    case 2:
+      scores_group<2>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+      break;
+    case 1:
+      scores_group<1>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+      break;
+    default:
+      break;
+  }
+}
+
+// G heads × C vectors of 8 columns of u, accumulated over the positions.
+template <int G, int C>
+void values_block(const float* p, int64_t ps, const float* kv, int64_t ks, int64_t len, float* u,
+                  int64_t us) {
+  __m256 acc[G][C];
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int c = 0; c < C; ++c) acc[g][c] =
+      _mm256_setzero_ps();
+  for (int64_t s = 0; s < len; ++s) {
+    __m256 kv_v[C];
+    DS_UNROLL for (int c = 0; c < C; ++c) kv_v[c] = _mm256_loadu_ps(kv + s * ks + 8 * c);
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      const __m256 pb = _mm256_set1_ps(p[g * ps + s]);
+      DS_UNROLL for (int c = 0; c < C; ++c) acc[g][c] = _mm256_fmadd_ps(pb, kv_v[c], acc[g][c]);
+    }
+  }
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int c = 0; c < C; ++c) {
+    float* dst = u + g * us + 8 * c;
+    _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), acc[g][c]));
+  }
+}
+
+template <int G>
+void values_group(const float* p, int64_t ps, const float* kv, int64_t ks, int64_t len, int64_t r,
+                  float* u, int64_t us) {
+  int64_t j = 0;
+  for (; j + 16 <= r; j += 16) values_block<G, 2>(p, ps, kv + j, ks, len, u + j, us);
+  if (j + 8 <= r) {
+    values_block<G, 1>(p, ps, kv + j, ks, len, u + j, us);
+    j += 8;
+  }
+  for (; j < r; ++j)
+    for (int g = 0; g < G; ++g) {
+      float acc = 0;
+      for (int64_t s = 0; s < len; ++s) acc += p[g * ps + s] * kv[s * ks + j];
+      u[g * us + j] += acc;
+    }
+}
+
+void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_t ks, int64_t len,
+                 int64_t r, float* u, int64_t us) {
+  int64_t h = 0;
+  for (; h + 4 <= nh; h += 4) values_group<4>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+  switch (nh - h) {
+    case 3:
+      values_group<3>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+      break;
+    case 2:
+      values_group<2>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+      break;
+    case 1:
+      values_group<1>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+      break;
+    default:
+      break;
+  }
+}
+
+// As the AVX-512 exp: 2^k · e^r with a degree-6 polynomial; 2^k built in the exponent field
+// (k ∈ [−126, 127] for the arguments the clamp [−87, 88] lets through).
+inline __m256 exp256(__m256 x) {
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), x);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187045e-06f), r);
+  __m256 y = _mm256_set1_ps(1.0f / 720);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 120));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 24));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 6));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.5f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+float exp_shifted_sum(float* x, int64_t n, float m) {
+  const __m256 mv = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), mv);
+    const __m256 keep = _mm256_cmp_ps(d, lo, _CMP_GE_OQ);
+    const __m256 e = _mm256_and_ps(keep, exp256(_mm256_min_ps(_mm256_max_ps(d, lo), hi)));
+    _mm256_storeu_ps(x + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  float s = hsum(sum);
+  for (; i < n; ++i) {
+    const float d = x[i] - m;
+    x[i] = d < -87.0f ? 0.0f : std::exp(d);
+    s += x[i];
+  }
+  return s;
+}
+
 }  // namespace
 
 const CpuKernels& kernels_avx2() {
@@ -107,7 +246,10 @@ const CpuKernels& kernels_avx2() {
                             avx2::vec_dot_q8_0_q8_0,
                             avx2::vec_dot_q5_0_q8_0,
                             avx2::vec_dot_q4_K_q8_K,
-                            avx2::vec_dot_q6_K_q8_K};
+                            avx2::vec_dot_q6_K_q8_K,
+                            attn_scores,
+                            attn_values,
+                            exp_shifted_sum};
   return k;
 }
 

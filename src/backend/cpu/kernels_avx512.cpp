@@ -95,6 +95,145 @@ double fma_loop(int64_t iters) {
   return double(iters) * 12 * 16 * 2;
 }
 
+inline __mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+}
+
+// G query rows against one cache row at a time.
+template <int G>
+void scores_group(const float* q, int64_t qs, const float* kv, int64_t ks, int64_t len, int64_t w,
+                  float scale, float* out, int64_t os) {
+  for (int64_t s = 0; s < len; ++s) {
+    const float* k = kv + s * ks;
+    __m512 acc[G];
+    DS_UNROLL for (int g = 0; g < G; ++g) acc[g] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < w; i += 16) {
+      const __mmask16 m = tail_mask(w - i);
+      const __m512 kv_v = _mm512_maskz_loadu_ps(m, k + i);
+      DS_UNROLL for (int g = 0; g < G; ++g) acc[g] =
+          _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + g * qs + i), kv_v, acc[g]);
+    }
+    DS_UNROLL for (int g = 0; g < G; ++g) out[g * os + s] = scale * _mm512_reduce_add_ps(acc[g]);
+  }
+}
+
+void attn_scores(const float* q, int64_t qs, int64_t nh, const float* kv, int64_t ks, int64_t len,
+                 int64_t w, float scale, float* out, int64_t os) {
+  int64_t h = 0;
+  for (; h + 4 <= nh; h += 4)
+    scores_group<4>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+  switch (nh - h) {
+    case 3:
+      scores_group<3>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+      break;
+    case 2:
+      scores_group<2>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+      break;
+    case 1:
+      scores_group<1>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+      break;
+    default:
+      break;
+  }
+}
+
+// G heads × C vectors of 16 columns (the last one masked) of u, accumulated over the positions.
+template <int G, int C>
+void values_block(const float* p, int64_t ps, const float* kv, int64_t ks, int64_t len,
+                  __mmask16 last, float* u, int64_t us) {
+  __m512 acc[G][C];
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int c = 0; c < C; ++c) acc[g][c] =
+      _mm512_setzero_ps();
+  for (int64_t s = 0; s < len; ++s) {
+    __m512 kv_v[C];
+    DS_UNROLL for (int c = 0; c < C; ++c) kv_v[c] =
+        _mm512_maskz_loadu_ps(c == C - 1 ? last : __mmask16(0xffff), kv + s * ks + 16 * c);
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      const __m512 pb = _mm512_set1_ps(p[g * ps + s]);
+      DS_UNROLL for (int c = 0; c < C; ++c) acc[g][c] = _mm512_fmadd_ps(pb, kv_v[c], acc[g][c]);
+    }
+  }
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int c = 0; c < C; ++c) {
+    const __mmask16 m = c == C - 1 ? last : __mmask16(0xffff);
+    float* dst = u + g * us + 16 * c;
+    _mm512_mask_storeu_ps(dst, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst), acc[g][c]));
+  }
+}
+
+template <int G>
+void values_group(const float* p, int64_t ps, const float* kv, int64_t ks, int64_t len, int64_t r,
+                  float* u, int64_t us) {
+  for (int64_t j = 0; j < r; j += 64) {
+    const int64_t left = r - j;
+    const int c = left >= 64 ? 4 : int((left + 15) / 16);
+    const __mmask16 last = tail_mask(left - 16 * (c - 1));
+    switch (c) {
+      case 4:
+        values_block<G, 4>(p, ps, kv + j, ks, len, last, u + j, us);
+        break;
+      case 3:
+        values_block<G, 3>(p, ps, kv + j, ks, len, last, u + j, us);
+        break;
+      case 2:
+        values_block<G, 2>(p, ps, kv + j, ks, len, last, u + j, us);
+        break;
+      default:
+        values_block<G, 1>(p, ps, kv + j, ks, len, last, u + j, us);
+        break;
+    }
+  }
+}
+
+void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_t ks, int64_t len,
+                 int64_t r, float* u, int64_t us) {
+  int64_t h = 0;
+  for (; h + 4 <= nh; h += 4) values_group<4>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+  switch (nh - h) {
+    case 3:
+      values_group<3>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+      break;
+    case 2:
+      values_group<2>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+      break;
+    case 1:
+      values_group<1>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+      break;
+    default:
+      break;
+  }
+}
+
+// exp(x) = 2^k · e^r, k = round(x·log2 e), |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial
+// (truncation < 1.2e-7 relative), 2^k applied by vscalefps.
+inline __m512 exp512(__m512 x) {
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 y = _mm512_set1_ps(1.0f / 720);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 120));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 24));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 6));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(y, k);
+}
+
+float exp_shifted_sum(float* x, int64_t n, float m) {
+  const __m512 mv = _mm512_set1_ps(m), lo = _mm512_set1_ps(-87.0f);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 t = tail_mask(n - i);
+    const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(t, x + i), mv);
+    const __mmask16 keep = _mm512_mask_cmp_ps_mask(t, d, lo, _CMP_GE_OQ);
+    const __m512 e = _mm512_maskz_mov_ps(keep, exp512(_mm512_max_ps(d, lo)));
+    _mm512_mask_storeu_ps(x + i, t, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
 }  // namespace
 
 const CpuKernels& kernels_avx512() {
@@ -110,7 +249,10 @@ const CpuKernels& kernels_avx512() {
                             avx512::vec_dot_q8_0_q8_0,
                             avx512::vec_dot_q5_0_q8_0,
                             avx512::vec_dot_q4_K_q8_K,
-                            avx512::vec_dot_q6_K_q8_K};
+                            avx512::vec_dot_q6_K_q8_K,
+                            attn_scores,
+                            attn_values,
+                            exp_shifted_sum};
   return k;
 }
 

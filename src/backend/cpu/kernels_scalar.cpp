@@ -1,4 +1,6 @@
 // Portable reference kernels: the ground truth every SIMD kernel is tested against.
+#include <cmath>
+
 #include "backend/cpu/kernels.h"
 #include "core/dtype.h"
 #include "quant/quant.h"
@@ -70,6 +72,28 @@ void vec_dot_rows(const void* w, const void* a, int64_t a_stride, int nt, int64_
   for (int t = 0; t < nt; ++t) y[t] = kDot(w, static_cast<const uint8_t*>(a) + t * a_stride, n);
 }
 
+void attn_scores(const float* q, int64_t qs, int64_t nh, const float* kv, int64_t ks, int64_t len,
+                 int64_t w, float scale, float* out, int64_t os) {
+  for (int64_t h = 0; h < nh; ++h)
+    for (int64_t s = 0; s < len; ++s) out[h * os + s] = scale * dot_f32(q + h * qs, kv + s * ks, w);
+}
+
+void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_t ks, int64_t len,
+                 int64_t r, float* u, int64_t us) {
+  for (int64_t h = 0; h < nh; ++h)
+    for (int64_t s = 0; s < len; ++s) axpy_f32(p[h * ps + s], kv + s * ks, u + h * us, r);
+}
+
+float exp_shifted_sum(float* x, int64_t n, float m) {
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - m;
+    x[i] = d < -87.0f ? 0.0f : std::exp(d);
+    sum += x[i];
+  }
+  return sum;
+}
+
 }  // namespace
 
 const CpuKernels& kernels_scalar() {
@@ -85,7 +109,10 @@ const CpuKernels& kernels_scalar() {
                             vec_dot_rows<vec_dot_q8_0_q8_0>,
                             vec_dot_rows<vec_dot_q5_0_q8_0>,
                             vec_dot_rows<vec_dot_q4_K_q8_K>,
-                            vec_dot_rows<vec_dot_q6_K_q8_K>};
+                            vec_dot_rows<vec_dot_q6_K_q8_K>,
+                            attn_scores,
+                            attn_values,
+                            exp_shifted_sum};
   return k;
 }
 

@@ -47,8 +47,7 @@ TEST(ThreadPool, NoSpinAtAll) {
 
 TEST(ThreadPool, MixedGapsAroundTheSpinWindow) {
   ThreadPool pool(2, /*spin_us=*/50);
-  for (int gap : {0, 10, 40, 60, 100, 0, 55})
-    run_jobs(pool, 40, std::chrono::microseconds(gap));
+  for (int gap : {0, 10, 40, 60, 100, 0, 55}) run_jobs(pool, 40, std::chrono::microseconds(gap));
 }
 
 TEST(ThreadPool, ShutsDownWhileWorkersSleepOrSpin) {
