@@ -123,6 +123,48 @@ def main():
              ["logits", "-m", "MODEL", "--tokens", "1,x", "--out", os.path.join(tmp, "o.bin")])
         case("no_such_model", lambda m: None, "no such file or directory",
              ["inspect", "-m", os.path.join(tmp, "nope")])
+
+        # A weight file truncated while a server has it mapped: a clear message and exit 1
+        # (SIGBUS is caught), not "Bus error". The server first answers one request, so its
+        # pages are in use, then the file loses its tensor data and another request comes.
+        model = os.path.join(tmp, "truncated_while_serving")
+        shutil.copytree(os.path.join(ROOT, "models", "tiny-r1"), model)
+        import socket
+        import time
+        import urllib.request
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        srv = subprocess.Popen([dsinfer, "serve", "-m", model, "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def ask():
+            body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+            return urllib.request.urlopen(req, timeout=30).read()
+
+        try:
+            for _ in range(100):
+                try:
+                    ask()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            os.truncate(os.path.join(model, "model.safetensors"), 4096)
+            try:
+                ask()
+            except Exception:  # the connection drops when the server exits
+                pass
+            _, err = srv.communicate(timeout=60)
+            ok = srv.returncode == 1 and "changed size while in use" in err
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            err, ok = "server still running after its weights were truncated", False
+        print(f"{'ok  ' if ok else 'FAIL'} truncated_while_serving (exit {srv.returncode})")
+        if not ok:
+            print(err[-500:])
+            failures += 1
     print(f"{failures} failed")
     return 1 if failures else 0
 
