@@ -144,25 +144,24 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   switch (p.path) {
     case MatmulPlan::Path::kF32:
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t t = 0; t < n; ++t)
-          y[t * y_stride + r] =
-              k.dot_f32(reinterpret_cast<const float*>(base + r * rb), x + t * cols, cols);
-      return;
     case MatmulPlan::Path::kBf16: {
       // Blocks of kRowBlock rows × kMaxRowTokens tokens, swept kMaxRowTokens rows at a time:
       // every activation load feeds up to 4 weight rows and every weight load up to 4 tokens,
       // and the weight block is reused from cache across the token blocks.
       float out[kMaxRowTokens * kMaxRowTokens];
-      const int64_t ws = int64_t(rb / 2);
+      const int64_t ws = int64_t(rb / 2), wf = int64_t(rb / 4);  // row strides in elements
       for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
         const int64_t rb1 = std::min(r1, rb0 + kRowBlock);
         for (int64_t t0 = 0; t0 < n; t0 += kMaxRowTokens) {
           const int nt = int(std::min<int64_t>(kMaxRowTokens, n - t0));
           for (int64_t r = rb0; r < rb1; r += kMaxRowTokens) {
             const int nr = int(std::min<int64_t>(kMaxRowTokens, rb1 - r));
-            k.dot_bf16_f32(reinterpret_cast<const uint16_t*>(base + r * rb), ws, nr, x + t0 * cols,
-                           cols, nt, cols, out);
+            if (p.path == MatmulPlan::Path::kBf16)
+              k.dot_bf16_f32(reinterpret_cast<const uint16_t*>(base + r * rb), ws, nr,
+                             x + t0 * cols, cols, nt, cols, out);
+            else
+              k.dot_f32_rows(reinterpret_cast<const float*>(base + r * rb), wf, nr, x + t0 * cols,
+                             cols, nt, cols, out);
             for (int i = 0; i < nr; ++i)
               for (int j = 0; j < nt; ++j)
                 y[(t0 + j) * y_stride + r + i] = out[i * kMaxRowTokens + j];

@@ -19,6 +19,7 @@ import copy
 import json
 import math
 import os
+import shutil
 import sys
 import zlib
 
@@ -550,6 +551,11 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="override a text-config field, JSON value (dotted keys for "
                          "nested fields, e.g. rope_scaling.factor=10)")
+    ap.add_argument("--tokenizer", metavar="DIR",
+                    help="copy tokenizer.json / tokenizer_config.json from DIR (a GGUF made from "
+                         "the model then carries a vocabulary, which llama.cpp needs; the "
+                         "vocabulary must fit vocab_size, e.g. --set vocab_size=129280 for "
+                         "DeepSeek-V3's)")
     ap.add_argument("--list-presets", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
@@ -574,6 +580,19 @@ def main(argv=None):
             overrides.append((key, value))
     write_model(a.out, a.preset, a.dtype, a.shards, a.sharp, a.seed, a.mtp, a.layers,
                 overrides, quiet=not a.verbose)
+    if a.tokenizer:
+        with open(os.path.join(a.tokenizer, "tokenizer.json"), encoding="utf-8") as f:
+            tok = json.load(f)
+        n_tok = max([int(i) for i in tok["model"]["vocab"].values()] +
+                    [int(t["id"]) for t in tok.get("added_tokens", [])]) + 1
+        with open(os.path.join(a.out, "config.json"), encoding="utf-8") as f:
+            vocab = json.load(f).get("vocab_size")
+        if vocab is None or n_tok > vocab:
+            sys.exit(f"the tokenizer has {n_tok} ids but vocab_size is {vocab}")
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            src = os.path.join(a.tokenizer, name)
+            if os.path.exists(src):
+                shutil.copyfile(src, os.path.join(a.out, name))
     return 0
 
 

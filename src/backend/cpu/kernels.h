@@ -33,6 +33,9 @@ struct CpuKernels {
   /// activation load feeds nr FMAs and each weight load nt.
   void (*dot_bf16_f32)(const uint16_t* w, int64_t w_stride, int nr, const float* x,
                        int64_t x_stride, int nt, int64_t n, float* y);
+  /// The same with F32 weights.
+  void (*dot_f32_rows)(const float* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                       int nt, int64_t n, float* y);
   /// y[t] = vec_dot(w, a + t·a_stride bytes) for t < nt, with ggml's pairing of formats: the
   /// weight row `w` in the named block type, activation rows in Q8_0 / Q8_K (src/quant).
   void (*vec_dot_q8_0_q8_0)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,

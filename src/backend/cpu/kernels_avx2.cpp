@@ -243,6 +243,7 @@ const CpuKernels& kernels_avx2() {
                             fp8_to_f32_row,
                             fma_loop,
                             avx2::dot_bf16_f32,
+                            avx2::dot_f32_rows,
                             avx2::vec_dot_q8_0_q8_0,
                             avx2::vec_dot_q5_0_q8_0,
                             avx2::vec_dot_q4_K_q8_K,

@@ -246,6 +246,7 @@ const CpuKernels& kernels_avx512() {
                             fp8_to_f32_row,
                             fma_loop,
                             avx512::dot_bf16_f32,
+                            avx512::dot_f32_rows,
                             avx512::vec_dot_q8_0_q8_0,
                             avx512::vec_dot_q5_0_q8_0,
                             avx512::vec_dot_q4_K_q8_K,

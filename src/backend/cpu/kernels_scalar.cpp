@@ -47,23 +47,41 @@ double fma_loop(int64_t iters) {
   return double(iters) * 16 * 2;
 }
 
-void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
-                  int nt, int64_t n, float* y) {
+inline float to_f32(uint16_t v) {
+  return bf16_to_f32(v);
+}
+inline float to_f32(float v) {
+  return v;
+}
+
+template <typename W>
+void dot_rows(const W* w, int64_t w_stride, int nr, const float* x, int64_t x_stride, int nt,
+              int64_t n, float* y) {
   // Eight partial sums per (row, token), as dot_f32.
   for (int r = 0; r < nr; ++r) {
-    const uint16_t* wr = w + r * w_stride;
+    const W* wr = w + r * w_stride;
     for (int t = 0; t < nt; ++t) {
       const float* xt = x + t * x_stride;
       float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       int64_t i = 0;
       for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; ++k) acc[k] += bf16_to_f32(wr[i + k]) * xt[i + k];
+        for (int k = 0; k < 8; ++k) acc[k] += to_f32(wr[i + k]) * xt[i + k];
       float s = 0;
       for (int k = 0; k < 8; ++k) s += acc[k];
-      for (; i < n; ++i) s += bf16_to_f32(wr[i]) * xt[i];
+      for (; i < n; ++i) s += to_f32(wr[i]) * xt[i];
       y[r * kMaxRowTokens + t] = s;
     }
   }
+}
+
+void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  dot_rows(w, w_stride, nr, x, x_stride, nt, n, y);
+}
+
+void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  dot_rows(w, w_stride, nr, x, x_stride, nt, n, y);
 }
 
 // The quantised row kernels are the reference dot products of src/quant, once per token.
@@ -106,6 +124,7 @@ const CpuKernels& kernels_scalar() {
                             fp8_to_f32_row,
                             fma_loop,
                             dot_bf16_f32,
+                            dot_f32_rows,
                             vec_dot_rows<vec_dot_q8_0_q8_0>,
                             vec_dot_rows<vec_dot_q5_0_q8_0>,
                             vec_dot_rows<vec_dot_q4_K_q8_K>,

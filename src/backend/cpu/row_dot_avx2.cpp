@@ -28,19 +28,31 @@ inline __m256 bf16x8(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
 }
 
-// NR weight rows × NT tokens of accumulators (NR ≤ 2: at most 8 of the 16 ymm registers).
-// Each accumulator sees the same operations whatever NR and NT are, so a result does not
-// depend on how matmul blocked the rows (or split them over threads).
-template <int NR, int NT>
-void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, int64_t n,
-                    float* y) {
+inline __m256 load8(const uint16_t* p) {
+  return bf16x8(p);
+}
+inline __m256 load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+inline float to_f32(uint16_t v) {
+  return bf16_to_f32(v);
+}
+inline float to_f32(float v) {
+  return v;
+}
+
+// NR weight rows (BF16 widened in registers, or F32) × NT tokens of accumulators. Each
+// accumulator sees the same operations whatever NR and NT are, so a result does not depend
+// on how matmul blocked the rows (or split them over threads).
+template <typename W, int NR, int NT>
+void dot_block(const W* w, int64_t ws, const float* x, int64_t xs, int64_t n, float* y) {
   __m256 acc[NR][NT];
   DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) acc[r][t] =
       _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 wv[NR];
-    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = bf16x8(w + r * ws + i);
+    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = load8(w + r * ws + i);
     DS_UNROLL for (int t = 0; t < NT; ++t) {
       const __m256 xv = _mm256_loadu_ps(x + t * xs + i);
       DS_UNROLL for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
@@ -48,16 +60,17 @@ void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, i
   }
   DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) {
     float s = hsum(acc[r][t]);
-    for (int64_t j = i; j < n; ++j) s += bf16_to_f32(w[r * ws + j]) * x[t * xs + j];
+    for (int64_t j = i; j < n; ++j) s += to_f32(w[r * ws + j]) * x[t * xs + j];
     y[r * kMaxRowTokens + t] = s;
   }
 }
 
-using Bf16BlockFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, int64_t, float*);
+template <typename W>
+using BlockFn = void (*)(const W*, int64_t, const float*, int64_t, int64_t, float*);
 
-template <int NR>
-constexpr Bf16BlockFn kBf16Row[4] = {dot_bf16_block<NR, 1>, dot_bf16_block<NR, 2>,
-                                     dot_bf16_block<NR, 3>, dot_bf16_block<NR, 4>};
+template <typename W, int NR>
+constexpr BlockFn<W> kRow[4] = {dot_block<W, NR, 1>, dot_block<W, NR, 2>, dot_block<W, NR, 3>,
+                                dot_block<W, NR, 4>};
 
 inline __m256i sum_i16_pairs(__m256i v) {
   return _mm256_madd_epi16(v, _mm256_set1_epi16(1));
@@ -200,14 +213,26 @@ void rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, flo
 
 }  // namespace
 
-void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
-                  int nt, int64_t n, float* y) {
+// At most 2 rows per register block (2 × 4 accumulators of the 16 ymm registers).
+template <typename W>
+void dot_rows(const W* w, int64_t w_stride, int nr, const float* x, int64_t x_stride, int nt,
+              int64_t n, float* y) {
   for (int r = 0; r < nr; r += 2) {
     if (nr - r >= 2)
-      kBf16Row<2>[nt - 1](w + r * w_stride, w_stride, x, x_stride, n, y + r * kMaxRowTokens);
+      kRow<W, 2>[nt - 1](w + r * w_stride, w_stride, x, x_stride, n, y + r * kMaxRowTokens);
     else
-      kBf16Row<1>[nt - 1](w + r * w_stride, w_stride, x, x_stride, n, y + r * kMaxRowTokens);
+      kRow<W, 1>[nt - 1](w + r * w_stride, w_stride, x, x_stride, n, y + r * kMaxRowTokens);
   }
+}
+
+void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  dot_rows(w, w_stride, nr, x, x_stride, nt, n, y);
+}
+
+void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  dot_rows(w, w_stride, nr, x, x_stride, nt, n, y);
 }
 
 void vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,

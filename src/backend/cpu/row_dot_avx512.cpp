@@ -26,19 +26,32 @@ inline __m512 bf16x16_masked(const uint16_t* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
 }
 
-// NR weight rows × NT tokens of accumulators (at most 16 of the 32 zmm registers). Each
-// accumulator sees the same FMA sequence whatever NR and NT are, so a result does not depend
-// on how matmul blocked the rows (or split them over threads).
-template <int NR, int NT>
-void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, int64_t n,
-                    float* y) {
+inline __m512 load16(const uint16_t* p) {
+  return bf16x16(p);
+}
+inline __m512 load16(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+inline __m512 load16_masked(const uint16_t* p, __mmask16 m) {
+  return bf16x16_masked(p, m);
+}
+inline __m512 load16_masked(const float* p, __mmask16 m) {
+  return _mm512_maskz_loadu_ps(m, p);
+}
+
+// NR weight rows (BF16 widened in registers, or F32) × NT tokens of accumulators (at most 16
+// of the 32 zmm registers). Each accumulator sees the same FMA sequence whatever NR and NT
+// are, so a result does not depend on how matmul blocked the rows (or split them over
+// threads).
+template <typename W, int NR, int NT>
+void dot_block(const W* w, int64_t ws, const float* x, int64_t xs, int64_t n, float* y) {
   __m512 acc[NR][NT];
   DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) acc[r][t] =
       _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m512 wv[NR];
-    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = bf16x16(w + r * ws + i);
+    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = load16(w + r * ws + i);
     DS_UNROLL for (int t = 0; t < NT; ++t) {
       const __m512 xv = _mm512_loadu_ps(x + t * xs + i);
       DS_UNROLL for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
@@ -47,7 +60,7 @@ void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, i
   if (i < n) {  // the tail, masked: the same FMA per lane as a full step
     const __mmask16 m = __mmask16((1u << (n - i)) - 1);
     __m512 wv[NR];
-    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = bf16x16_masked(w + r * ws + i, m);
+    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = load16_masked(w + r * ws + i, m);
     DS_UNROLL for (int t = 0; t < NT; ++t) {
       const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + i);
       DS_UNROLL for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
@@ -57,12 +70,14 @@ void dot_bf16_block(const uint16_t* w, int64_t ws, const float* x, int64_t xs, i
       y[r * kMaxRowTokens + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-using Bf16BlockFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, int64_t, float*);
+template <typename W>
+using BlockFn = void (*)(const W*, int64_t, const float*, int64_t, int64_t, float*);
 
-template <int NR>
-constexpr Bf16BlockFn kBf16Row[4] = {dot_bf16_block<NR, 1>, dot_bf16_block<NR, 2>,
-                                     dot_bf16_block<NR, 3>, dot_bf16_block<NR, 4>};
-constexpr const Bf16BlockFn* kBf16Blocks[4] = {kBf16Row<1>, kBf16Row<2>, kBf16Row<3>, kBf16Row<4>};
+template <typename W, int NR>
+constexpr BlockFn<W> kRow[4] = {dot_block<W, NR, 1>, dot_block<W, NR, 2>, dot_block<W, NR, 3>,
+                                dot_block<W, NR, 4>};
+template <typename W>
+constexpr const BlockFn<W>* kBlocks[4] = {kRow<W, 1>, kRow<W, 2>, kRow<W, 3>, kRow<W, 4>};
 
 float dot_q8_0(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -260,7 +275,12 @@ struct Q6K {
 
 void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
                   int nt, int64_t n, float* y) {
-  kBf16Blocks[nr - 1][nt - 1](w, w_stride, x, x_stride, n, y);
+  kBlocks<uint16_t>[nr - 1][nt - 1](w, w_stride, x, x_stride, n, y);
+}
+
+void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                  int nt, int64_t n, float* y) {
+  kBlocks<float>[nr - 1][nt - 1](w, w_stride, x, x_stride, n, y);
 }
 
 // A quantised weight row is at most a few KiB: looping tokens re-reads it from L1.

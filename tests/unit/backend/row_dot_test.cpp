@@ -66,6 +66,30 @@ TEST_P(RowDotTest, Bf16MatchesFloat64) {
   }
 }
 
+TEST_P(RowDotTest, F32RowsMatchFloat64) {
+  for (int64_t n : {1, 7, 8, 15, 16, 17, 33, 100, 1000}) {
+    const int64_t ws = n + 5, xs = n + 3;
+    const auto w = random_floats(size_t(kMaxRowTokens * ws), 13);
+    const auto x = random_floats(size_t(kMaxRowTokens * xs), 14);
+    for (int nr = 1; nr <= kMaxRowTokens; ++nr)
+      for (int nt = 1; nt <= kMaxRowTokens; ++nt) {
+        float y[kMaxRowTokens * kMaxRowTokens];
+        k().dot_f32_rows(w.data(), ws, nr, x.data(), xs, nt, n, y);
+        for (int r = 0; r < nr; ++r)
+          for (int t = 0; t < nt; ++t) {
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              const double p = double(w[size_t(r * ws + i)]) * x[size_t(t * xs + i)];
+              exact += p;
+              mag += std::fabs(p);
+            }
+            EXPECT_NEAR(y[r * kMaxRowTokens + t], exact, 1e-6 * mag + 1e-30)
+                << "n=" << n << " nr=" << nr << " nt=" << nt << " r=" << r << " t=" << t;
+          }
+      }
+  }
+}
+
 struct QuantCase {
   GgmlType weight;
   void (*CpuKernels::*fn)(const void*, const void*, int64_t, int, int64_t, float*);
