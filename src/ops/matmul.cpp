@@ -180,6 +180,12 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
         for (int64_t t0 = 0; t0 < n; t0 += kMaxRowTokens) {
           const int nt = int(std::min<int64_t>(kMaxRowTokens, n - t0));
           for (int64_t r = rb0; r < rb1; ++r) {
+            // The quantised kernels read one row per call: ask for the row two ahead now, so
+            // it is on its way from L3 / DRAM while this one is computed.
+            if (t0 == 0 && r + 2 < r1) {
+              const uint8_t* ahead = base + (r + 2) * rb;
+              for (size_t off = 0; off < rb; off += 64) __builtin_prefetch(ahead + off, 0, 3);
+            }
             p.row_dot(base + r * rb, qa + t0 * p.act_row_bytes, int64_t(p.act_row_bytes), nt, cols,
                       out);
             for (int j = 0; j < nt; ++j) y[(t0 + j) * y_stride + r] = out[j];

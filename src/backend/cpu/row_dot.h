@@ -11,6 +11,9 @@
 
 namespace ds {
 
+/// How far ahead of the current position the row kernels prefetch weights (bytes).
+inline constexpr int kPrefetchBytes = 8192;
+
 #define DS_ROW_DOT_DECLS                                                                           \
   void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride, \
                     int nt, int64_t n, float* y);                                                  \

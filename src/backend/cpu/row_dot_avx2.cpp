@@ -52,7 +52,10 @@ void dot_block(const W* w, int64_t ws, const float* x, int64_t xs, int64_t n, fl
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 wv[NR];
-    DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = load8(w + r * ws + i);
+    DS_UNROLL for (int r = 0; r < NR; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + i) + kPrefetchBytes, _MM_HINT_T0);
+      wv[r] = load8(w + r * ws + i);
+    }
     DS_UNROLL for (int t = 0; t < NT; ++t) {
       const __m256 xv = _mm256_loadu_ps(x + t * xs + i);
       DS_UNROLL for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
