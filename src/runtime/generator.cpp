@@ -192,13 +192,17 @@ GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<in
   } else {
     Activations act;
     std::vector<float> verify;
+    bool drafting = true;
     while (out.emit(x) && s.n_past() + 1 < ctx) {
       // Draft with the MTP module, then score [x, d_1 … d_k] in one pass of the main model.
       const int64_t P = s.n_past();
       const int budget = int(
           std::min<int64_t>({p.spec_draft, ctx - P - 1, p.max_tokens - int64_t(r.tokens.size())}));
       std::vector<int32_t> batch = {x};
-      if (budget > 0) {
+      if (drafting && p.spec_min_accept > 0 && r.n_drafted >= 32 &&
+          double(r.n_accepted) < p.spec_min_accept * double(r.n_drafted))
+        drafting = false;  // the drafts do not pay on this text: plain steps from here on
+      if (budget > 0 && drafting) {
         const std::vector<int32_t> d = draft_tokens(s, x, budget, act);
         batch.insert(batch.end(), d.begin(), d.end());
       }

@@ -24,6 +24,10 @@ struct GenerationParams {
   /// otherwise decoding is plain. The output is exactly what plain decoding gives (greedy)
   /// or follows the same distribution (sampling).
   int spec_draft = 0;
+  /// When > 0: once at least 32 drafts were made and fewer than this share of them was
+  /// accepted, stop drafting for the rest of the generation (the drafts do not pay on this
+  /// text; `--spec auto` sets the cost model's break-even acceptance).
+  double spec_min_accept = 0;
   bool ignore_eos = false;  // generate max_tokens whatever comes (benchmarks)
 };
 

@@ -52,11 +52,30 @@ std::vector<double> mtp_bytes_per_token(const Model& m, double accept, int max_d
                    : mlp_bytes(t.layer.dense);
       step += k * draft;
     }
-    double expected = 0;  // tokens per step: 1 + a + … + a^k
-    for (int i = 0; i <= k; ++i) expected += std::pow(accept, i);
+    // Tokens per step: 1 + a₁ + a₁a₂ + …, with a₁ = accept and later drafts discounted.
+    double expected = 1, p = 1;
+    for (int i = 1; i <= k; ++i) {
+      p *= i == 1 ? accept : accept * kChainedDraftFactor;
+      expected += p;
+    }
     out.push_back(step / expected);
   }
   return out;
+}
+
+double mtp_break_even_accept(const Model& m, int k) {
+  if (k <= 0 || m.mtp.empty()) return 0;
+  auto pays = [&](double a) {
+    const std::vector<double> b = mtp_bytes_per_token(m, a, k);
+    return b[size_t(k)] <= b[0];
+  };
+  if (!pays(1.0)) return 1.0;
+  double lo = 0, hi = 1;
+  for (int i = 0; i < 30; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (pays(mid) ? hi : lo) = mid;
+  }
+  return hi;
 }
 
 int choose_mtp_drafts(const Model& m, double accept, double min_gain) {

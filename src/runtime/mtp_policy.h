@@ -9,9 +9,20 @@ namespace ds {
 
 class Model;
 
-/// Weight bytes read per generated token when drafting k tokens (k = 0 … max_draft), if each
-/// chained draft is accepted with probability `accept`. Index k of the result.
+/// Chained drafts beyond the depth the module was trained for (one step ahead for every
+/// released DeepSeek MTP module) are accepted less often: the shipped model accepts 99.5% of
+/// its first drafts but only 46% of second ones given the first. The cost model multiplies
+/// the acceptance of each draft beyond the first by this factor.
+inline constexpr double kChainedDraftFactor = 0.5;
+
+/// Weight bytes read per generated token when drafting k tokens (k = 0 … max_draft), if the
+/// first draft is accepted with probability `accept` and each further chained one with
+/// accept · kChainedDraftFactor (given the previous one was). Index k of the result.
 std::vector<double> mtp_bytes_per_token(const Model& m, double accept, int max_draft = 4);
+
+/// The lowest first-draft acceptance at which drafting k tokens reads no more bytes per
+/// generated token than plain decoding (1 when even perfect drafts do not pay).
+double mtp_break_even_accept(const Model& m, int k);
 
 /// The draft count with the fewest bytes per token, or 0 when no count saves at least
 /// `min_gain` (a fraction) over plain decoding, or the model has no MTP module.

@@ -30,6 +30,7 @@ struct Opts {
   bool json = false;
   bool machine = false;
   std::string prompt;  // decode after this chat-rendered prompt instead of one random token
+  int depth = 0;       // or after this many random tokens (decode at a long context)
   SpecOptions spec;
 };
 
@@ -69,12 +70,16 @@ int run(const Opts& o) {
   if (!o.prompt.empty())
     gen_prompt =
         chat_prompt(lm, nlohmann::json::array({{{"role", "user"}, {"content", o.prompt}}}));
-  const int64_t ctx =
-      std::min<int64_t>(c.max_position_embeddings,
-                        std::max<int64_t>(o.n_prompt, int64_t(gen_prompt.size())) + o.n_gen + 1);
+  const int64_t ctx = std::min<int64_t>(
+      c.max_position_embeddings,
+      std::max<int64_t>({o.n_prompt, int64_t(gen_prompt.size()), int64_t(o.depth)}) + o.n_gen + 1);
   Rng rng(1234);
   std::vector<int32_t> prompt(size_t(std::max(o.n_prompt, 1)));
   for (auto& t : prompt) t = int32_t(rng.next() % uint64_t(c.vocab_size));
+  if (gen_prompt.empty() && o.depth > 0) {
+    gen_prompt.resize(size_t(o.depth));
+    for (auto& t : gen_prompt) t = int32_t(rng.next() % uint64_t(c.vocab_size));
+  }
   if (gen_prompt.empty()) gen_prompt = {prompt[0]};
   std::vector<float> logits(size_t(c.vocab_size));
   std::vector<double> pp, tg, tg_plain;
@@ -87,6 +92,7 @@ int run(const Opts& o) {
     GenerationParams gp;
     gp.max_tokens = o.n_gen;
     gp.spec_draft = k;
+    gp.spec_min_accept = k > 0 ? o.spec.min_accept_for(*model, k) : 0.0;
     gp.ignore_eos = o.prompt.empty();
     // Prefill is timed apart: tokens/s of the decode steps only.
     const GenerationResult r = generate(s, nullptr, gen_prompt, gp, nullptr);
@@ -166,6 +172,9 @@ const Registrar reg{
        app.add_option("-r,--repetitions", o->reps, "Repetitions (the median is reported)")
            ->check(CLI::PositiveNumber);
        app.add_flag("--json", o->json, "Print one JSON object");
+       app.add_option("--depth", o->depth,
+                      "Decode after this many random prompt tokens (speed at a long context)")
+           ->check(CLI::NonNegativeNumber);
        app.add_option("--prompt", o->prompt,
                       "Decode after this prompt (chat template applied; stops at end of answer) "
                       "instead of one random token");

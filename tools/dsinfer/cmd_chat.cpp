@@ -292,6 +292,7 @@ class Chat {
     gp.max_tokens = o_.n_predict;
     gp.sampling = o_.sampling;
     gp.spec_draft = o_.spec.drafts_for(*lm_.model);
+    gp.spec_min_accept = o_.spec.min_accept_for(*lm_.model, gp.spec_draft);
     g_interrupted = false;
     g_generating = true;
     GenerationResult res;

@@ -74,6 +74,7 @@ int run(const Opts& o) {
     GenerationParams gp;
     gp.max_tokens = o.n_predict;
     gp.spec_draft = drafts;
+    gp.spec_min_accept = o.spec.min_accept_for(*lm.model, drafts);
     const GenerationResult r = generate(s, *lm.tokenizer, prompt, gp, nullptr);
     drafted += r.n_drafted;
     accepted += r.n_accepted;

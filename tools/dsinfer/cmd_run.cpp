@@ -93,6 +93,7 @@ int run(Opts o) {
   gp.max_tokens = o.n_predict;
   gp.sampling = o.sampling;
   gp.spec_draft = drafts;
+  gp.spec_min_accept = o.spec.min_accept_for(*lm.model, drafts);
   GenerationResult res = generate(session, tok, prompt, gp, [&](int32_t, const std::string& piece) {
     if (split.in_reasoning()) ++reasoning_tokens;
     show(split.feed(piece));

@@ -43,6 +43,12 @@ struct SpecOptions {
     const int k = choose_mtp_drafts(m);
     return mode == "mtp" ? std::max(k, 1) : k;
   }
+  /// The acceptance below which a generation stops drafting: the break-even point of the
+  /// cost model in "auto" mode, so that MTP on text it cannot predict (a random-weight
+  /// model, an unusual prompt) costs only its first 32 drafts; never when asked for (mtp).
+  double min_accept_for(const Model& m, int drafts) const {
+    return mode == "auto" && drafts > 0 ? mtp_break_even_accept(m, drafts) : 0.0;
+  }
 };
 
 inline void add_spec_options(CLI::App& app, SpecOptions& s) {

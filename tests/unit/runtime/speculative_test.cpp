@@ -135,6 +135,34 @@ TEST_F(SpeculativeTest, CostModelOfDraftCounts) {
   EXPECT_LT(mtp_bytes_per_token(*model_, 1.0)[1], b[0]);
 }
 
+TEST_F(SpeculativeTest, BreakEvenAcceptanceAndAdaptiveStop) {
+  const double a1 = mtp_break_even_accept(*model_, 1);
+  EXPECT_GT(a1, 0.0);
+  EXPECT_LT(a1, 1.0);
+  // At the break-even acceptance drafting one token costs what plain decoding does.
+  const std::vector<double> at = mtp_bytes_per_token(*model_, a1, 1);
+  EXPECT_NEAR(at[1], at[0], at[0] * 1e-6);
+
+  // The random model's drafts are rarely right: with a minimum acceptance the generator stops
+  // drafting after its first 32 drafts, and the output is still the plain one.
+  const auto prompt = tokens(12, 4);
+  const GenerationResult plain = run(prompt, 0, 120);
+  const GenerationResult always = run(prompt, 1, 120);
+  Session s(*model_, pool_, 512);
+  s.set_keep_hidden(true);
+  GenerationParams p;
+  p.max_tokens = 120;
+  p.spec_draft = 1;
+  p.spec_min_accept = 0.99;
+  p.stop_ids = {};
+  const GenerationResult adaptive = generate(s, *tok_, prompt, p, nullptr);
+  ASSERT_LT(double(always.n_accepted), 0.99 * double(always.n_drafted)) << "drafts too good";
+  EXPECT_EQ(adaptive.tokens, plain.tokens);
+  EXPECT_GE(adaptive.n_drafted, 32);
+  EXPECT_LE(adaptive.n_drafted, 33);
+  EXPECT_GT(always.n_drafted, adaptive.n_drafted);
+}
+
 TEST(SpeculativeSampling, FollowsTheMainModelsDistribution) {
   // An 8-token vocabulary makes drafts often acceptable and often not, so both paths of the
   // lossless rule run. The second generated token, given the first, must follow the main
