@@ -49,7 +49,9 @@ struct Activations {
   std::vector<KvCache*> tok_cache;  // [n]
   std::vector<int64_t> tok_pos;     // [n]
   std::vector<float> logits;        // [n, V] LM-head rows bound for scattered destinations
-  void reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_threads);
+  /// Buffers for batches of up to n tokens on n_threads (attention scratch does not depend
+  /// on the context length: it is tiled).
+  void reserve(const ModelConfig& c, int64_t n, int n_threads);
 };
 
 class Session;

@@ -22,8 +22,7 @@ constexpr int64_t kAttnTile = 256;
 // them); bounds the per-thread scratch for long prompts on many-head models.
 constexpr int64_t kAttnTokens = 16;
 
-int64_t head_scratch_floats(const ModelConfig& c, int64_t n, int64_t ctx) {
-  (void)ctx;
+int64_t head_scratch_floats(const ModelConfig& c, int64_t n) {
   n = std::min(n, kAttnTokens);
   const int64_t W = c.kv_cache_width(), H = c.num_attention_heads;
   return n * c.qk_nope_head_dim + 2 * n * c.kv_lora_rank + n * H * W + n * H * c.kv_lora_rank +
@@ -32,9 +31,8 @@ int64_t head_scratch_floats(const ModelConfig& c, int64_t n, int64_t ctx) {
 
 }  // namespace
 
-void Activations::reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_threads) {
-  if (n <= cap && !head.empty() &&
-      int64_t(head.size()) >= n_threads * head_scratch_floats(c, n, ctx))
+void Activations::reserve(const ModelConfig& c, int64_t n, int n_threads) {
+  if (n <= cap && !head.empty() && int64_t(head.size()) >= n_threads * head_scratch_floats(c, n))
     return;
   cap = std::max(cap, n);
   const int64_t D = c.hidden_size, H = c.num_attention_heads;
@@ -50,7 +48,7 @@ void Activations::reserve(const ModelConfig& c, int64_t n, int64_t ctx, int n_th
   kv.resize(sz(c.kv_cache_width()));
   attn.resize(sz(H * c.v_head_dim));
   cos_sin.resize(sz(c.qk_rope_head_dim));
-  head.resize(size_t(n_threads * head_scratch_floats(c, cap, ctx)));
+  head.resize(size_t(n_threads * head_scratch_floats(c, cap)));
   router.resize(sz(std::max<int64_t>(1, c.n_routed_experts)));
   ffn_in.resize(sz(D));
   ffn_g.resize(sz(I));

@@ -26,7 +26,7 @@ void mtp_forward(const Model& m, int64_t k, Session& s, const float* hidden, con
     if (pos[t] < 0 || pos[t] >= s.ctx_size())
       throw Error(cat("MTP position ", pos[t], " is outside the context"));
   }
-  a.reserve(c, n, s.ctx_size(), pool.size());
+  a.reserve(c, n, pool.size());
   // [e ; g] rows, [n, 2D], built in ffn_g (at least [n, I] ≥ 2D is not guaranteed: own buffer).
   thread_local std::vector<float> eg;
   eg.resize(size_t(n * 2 * D));

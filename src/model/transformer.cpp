@@ -109,16 +109,15 @@ void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* s
                    size_t n_seqs) {
   const ModelConfig& c = m.config;
   const int64_t D = c.hidden_size, V = c.vocab_size;
-  int64_t n = 0, max_ctx = 1;
+  int64_t n = 0;
   for (size_t i = 0; i < n_seqs; ++i) {
     DS_CHECK(&seqs[i].session->model_ == &m, "sequence of another model");
     seqs[i].session->check_append(seqs[i].tokens, seqs[i].n);
     n += seqs[i].n;
-    max_ctx = std::max(max_ctx, seqs[i].session->cache_.ctx());
   }
   if (n > Session::kMaxBatch)
     throw Error(cat("batch of ", n, " tokens exceeds ", Session::kMaxBatch));
-  a.reserve(c, n, max_ctx, pool.size());
+  a.reserve(c, n, pool.size());
   int64_t t = 0;
   for (size_t i = 0; i < n_seqs; ++i) {
     Session& s = *seqs[i].session;
