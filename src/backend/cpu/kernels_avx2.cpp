@@ -117,22 +117,9 @@ void scores_group(const float* q, int64_t qs, const float* kv, int64_t ks, int64
 
 void attn_scores(const float* q, int64_t qs, int64_t nh, const float* kv, int64_t ks, int64_t len,
                  int64_t w, float scale, float* out, int64_t os) {
-  int64_t h = 0;
-  for (; h + 4 <= nh; h += 4)
-    scores_group<4>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
-  switch (nh - h) {
-    case 3:
-      scores_group<3>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
-      break;
-    case 2:
-      scores_group<2>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
-      break;
-    case 1:
-      scores_group<1>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
-      break;
-    default:
-      break;
-  }
+  for_head_groups(nh, [&](int64_t h, auto g) {
+    scores_group<decltype(g)::value>(q + h * qs, qs, kv, ks, len, w, scale, out + h * os, os);
+  });
 }
 
 // G heads × C vectors of 8 columns of u, accumulated over the positions.
@@ -175,21 +162,9 @@ void values_group(const float* p, int64_t ps, const float* kv, int64_t ks, int64
 
 void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_t ks, int64_t len,
                  int64_t r, float* u, int64_t us) {
-  int64_t h = 0;
-  for (; h + 4 <= nh; h += 4) values_group<4>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
-  switch (nh - h) {
-    case 3:
-      values_group<3>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
-      break;
-    case 2:
-      values_group<2>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
-      break;
-    case 1:
-      values_group<1>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
-      break;
-    default:
-      break;
-  }
+  for_head_groups(nh, [&](int64_t h, auto g) {
+    values_group<decltype(g)::value>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+  });
 }
 
 // As the AVX-512 exp: 2^k · e^r with a degree-6 polynomial; 2^k built in the exponent field

@@ -9,7 +9,31 @@
 // keeps them in a stack array and reloads them on every step.
 #define DS_UNROLL _Pragma("GCC unroll 16")
 
+#include <type_traits>
+
 namespace ds {
+
+/// Calls f(h, std::integral_constant<int, G>{}) for consecutive groups of G heads starting at
+/// h, G = 4 while at least four are left, then one group of the 1–3 remaining: the register
+/// blocking of the attention kernels over heads.
+template <typename F>
+inline void for_head_groups(int64_t nh, F&& f) {
+  int64_t h = 0;
+  for (; h + 4 <= nh; h += 4) f(h, std::integral_constant<int, 4>{});
+  switch (nh - h) {
+    case 3:
+      f(h, std::integral_constant<int, 3>{});
+      break;
+    case 2:
+      f(h, std::integral_constant<int, 2>{});
+      break;
+    case 1:
+      f(h, std::integral_constant<int, 1>{});
+      break;
+    default:
+      break;
+  }
+}
 
 /// How far ahead of the current position the row kernels prefetch weights (bytes).
 inline constexpr int kPrefetchBytes = 8192;
