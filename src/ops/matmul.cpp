@@ -4,6 +4,7 @@
 #include "backend/cpu/kernels.h"
 #include "core/error.h"
 #include "ops/ops.h"
+#include "ops/qtile.h"
 #include "quant/ggml_type.h"
 #include "quant/quant.h"
 #include "runtime/thread_pool.h"
@@ -59,9 +60,9 @@ void dequantize_row(const WeightView& w, int64_t r, float* dst) {
 
 namespace {
 
-// Rows dequantised together by the fallback path: the tile (kTileRows × cols floats) stays in
+// Rows dequantised together by the fallback path: the tile (kDequantRows × cols floats) stays in
 // L1/L2 while every token of the batch is multiplied with it.
-constexpr int64_t kTileRows = 8;
+constexpr int64_t kDequantRows = 8;
 // Rows swept by the fused path before moving to the next block of tokens: the block's
 // activations stay in L1 while the weight rows stream past them (see docs/PERFORMANCE.md).
 constexpr int64_t kRowBlock = 16;
@@ -70,6 +71,14 @@ std::vector<float>& scratch(size_t n) {
   thread_local std::vector<float> buf;
   if (buf.size() < n) buf.resize(n);
   return buf;
+}
+
+// 64-byte aligned per-thread buffer for the integer path's weight tile and unpacked row.
+uint8_t* tile_scratch(size_t n) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < n + 64) buf.resize(n + 64);
+  const auto p = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - p % 64) % 64);
 }
 
 // Quantised activations of one matmul (the caller's thread owns them; pool workers only read).
@@ -85,13 +94,20 @@ using RowDotFn = void (*)(const void* w, const void* a, int64_t a_stride, int nt
 // How one matmul runs, chosen once per call from the weight dtype (no dtype switch in the
 // row loop).
 struct MatmulPlan {
-  enum class Path { kF32, kBf16, kQuant, kDequant } path = Path::kDequant;
+  enum class Path { kF32, kBf16, kQuant, kTile, kDequant } path = Path::kDequant;
   RowDotFn row_dot = nullptr;            // kQuant: weight row · quantised activation rows
   QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
-  size_t act_row_bytes = 0;              // kQuant: bytes of one quantised activation row
+  size_t act_row_bytes = 0;              // kQuant, kTile: bytes of one activation row
+  TileRowUnpackFn unpack = nullptr;      // kTile: weight row -> tile values
 };
 
-MatmulPlan plan_for(const WeightView& w, const CpuKernels& k) {
+// From this many tokens on, unpacking a tile of weights once and running the integer GEMM
+// kernel over all tokens beats the row-dot kernels, which re-unpack every weight row for each
+// group of kMaxRowTokens tokens (measured: docs/PERFORMANCE.md, "Integer GEMM tiles").
+constexpr int64_t kTileMinTokens = 8;
+
+// The per-row plan: a fused row-dot kernel, or dequantisation to f32.
+MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
   MatmulPlan p;
   switch (w.dtype) {
     case DType::F32:
@@ -128,11 +144,36 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k) {
   return p;
 }
 
+MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
+  MatmulPlan p = row_plan_for(w, k);
+  int max_u = 0;
+  const TileRowUnpackFn f = tile_unpacker(w.dtype, &max_u);
+  // Formats without a row-dot kernel take the integer path for any n: it beats dequantising
+  // to f32.
+  if (f && max_u <= k.gemm_tile_max_u &&
+      (n >= kTileMinTokens || p.path == MatmulPlan::Path::kDequant)) {
+    p = MatmulPlan{};
+    p.path = MatmulPlan::Path::kTile;
+    p.unpack = f;
+    p.act_row_bytes = tile_act_bytes(w.cols);
+  }
+  return p;
+}
+
 // Rows [t0, t1) of x [n, cols] -> the activation format of the plan, into `qa`
 // [n, act_row_bytes] (kQuant only).
 void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
                           uint8_t* qa) {
+  if (p.path == MatmulPlan::Path::kTile) {
+    for (int64_t t = t0; t < t1; ++t)
+      quantize_act_tile(x + t * cols, cols, qa + t * p.act_row_bytes);
+    return;
+  }
   for (int64_t t = t0; t < t1; ++t) p.quantize_act(x + t * cols, qa + t * p.act_row_bytes, cols);
+}
+
+bool quantises_activations(const MatmulPlan& p) {
+  return p.path == MatmulPlan::Path::kQuant || p.path == MatmulPlan::Path::kTile;
 }
 
 // Rows [r0, r1) of y = x·Wᵀ on the calling thread. `qa` is x quantised by the plan (kQuant).
@@ -194,12 +235,31 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
       }
       return;
     }
+    case MatmulPlan::Path::kTile: {
+      // Tiles of kTileRows rows (r0 is a multiple of kTileRows unless it is the matrix's
+      // last partial tile): unpacked once, then every token runs over the tile from L1/L2.
+      const int64_t nb = cols / 32;
+      uint8_t* tile = tile_scratch(tile_bytes(cols) + size_t(cols) + 8 * size_t(nb));
+      uint8_t* row_buf = tile + tile_bytes(cols);
+      float out[kTileTokens * kTileRows];
+      for (int64_t rt = r0; rt < r1; rt += kTileRows) {
+        const int nr = int(std::min<int64_t>(kTileRows, r1 - rt));
+        unpack_tile(p.unpack, w, rt, nr, tile, row_buf);
+        for (int64_t t0 = 0; t0 < n; t0 += kTileTokens) {
+          const int nt = int(std::min<int64_t>(kTileTokens, n - t0));
+          k.gemm_tile(tile, nb, qa + t0 * p.act_row_bytes, int64_t(p.act_row_bytes), nt, out);
+          for (int j = 0; j < nt; ++j)
+            std::copy_n(out + j * kTileRows, nr, y + (t0 + j) * y_stride + rt);
+        }
+      }
+      return;
+    }
     case MatmulPlan::Path::kDequant:
       break;
   }
-  std::vector<float>& tile = scratch(size_t(kTileRows * cols));
-  for (int64_t rt = r0; rt < r1; rt += kTileRows) {
-    const int64_t nr = std::min(kTileRows, r1 - rt);
+  std::vector<float>& tile = scratch(size_t(kDequantRows * cols));
+  for (int64_t rt = r0; rt < r1; rt += kDequantRows) {
+    const int64_t nr = std::min(kDequantRows, r1 - rt);
     for (int64_t i = 0; i < nr; ++i) dequantize_row(w, rt + i, tile.data() + i * cols);
     for (int64_t t = 0; t < n; ++t)
       for (int64_t i = 0; i < nr; ++i)
@@ -211,9 +271,9 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
 
 void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t y_stride,
                  int64_t r0, int64_t r1) {
-  const MatmulPlan p = plan_for(w, cpu_kernels());
+  const MatmulPlan p = plan_for(w, cpu_kernels(), n);
   uint8_t* qa = nullptr;
-  if (p.path == MatmulPlan::Path::kQuant) {
+  if (quantises_activations(p)) {
     qa = act_scratch(size_t(n) * p.act_row_bytes).data();
     quantize_activations(p, x, w.cols, 0, n, qa);
   }
@@ -221,13 +281,13 @@ void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64
 }
 
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
-  const MatmulPlan p = plan_for(w, cpu_kernels());
+  const MatmulPlan p = plan_for(w, cpu_kernels(), n);
   // Small matrices are not worth waking the pool for.
   const bool serial = pool.size() == 1 || w.rows * w.cols * n < 32768;
   // The activations are quantised once per call (split over tokens when there are several)
   // into the caller's buffer, which every worker then reads.
   uint8_t* qa = nullptr;
-  if (p.path == MatmulPlan::Path::kQuant) {
+  if (quantises_activations(p)) {
     qa = act_scratch(size_t(n) * p.act_row_bytes).data();
     if (serial || n == 1) {
       quantize_activations(p, x, w.cols, 0, n, qa);
@@ -245,7 +305,13 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
   }
   pool.run([&](int ti, int nt) {
     int64_t b, e;
-    split_range(w.rows, ti, nt, &b, &e);
+    if (p.path == MatmulPlan::Path::kTile) {  // whole tiles per thread
+      split_range((w.rows + kTileRows - 1) / kTileRows, ti, nt, &b, &e);
+      b = std::min(w.rows, b * kTileRows);
+      e = std::min(w.rows, e * kTileRows);
+    } else {
+      split_range(w.rows, ti, nt, &b, &e);
+    }
     run_rows(p, w, x, qa, n, y, w.rows, b, e);
   });
 }

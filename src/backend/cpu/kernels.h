@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "backend/cpu/gemm_tile.h"
+
 namespace ds {
 
 enum class Isa { kScalar, kAvx2, kAvx512 };
@@ -46,6 +48,11 @@ struct CpuKernels {
                             float* y);
   void (*vec_dot_q6_K_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                             float* y);
+  /// The integer GEMM tile kernel (gemm_tile.h), and the largest unsigned weight value it
+  /// multiplies exactly (formats that unpack to larger values keep the row-dot path).
+  GemmTileFn gemm_tile;
+  int gemm_tile_max_u;
+  GemmTileUnpackFn gemm_tile_unpack;
 
   // Attention over a latent cache (src/model/mla_attention.cpp): several query rows (heads)
   // at once, so each cache row is read once per group of heads instead of once per head.

@@ -223,6 +223,9 @@ const CpuKernels& kernels_avx2() {
                             avx2::vec_dot_q5_0_q8_0,
                             avx2::vec_dot_q4_K_q8_K,
                             avx2::vec_dot_q6_K_q8_K,
+                            avx2::gemm_tile,
+                            127,
+                            gemm_tile_unpack_none,
                             attn_scores,
                             attn_values,
                             exp_shifted_sum};

@@ -2,6 +2,8 @@
 // defined in row_dot_<isa>.cpp and published through the CpuKernels tables.
 #pragma once
 
+#include "quant/ggml_type.h"
+
 #include <cstdint>
 
 // Completely unrolls the loops over a register block (NR weight rows × NT tokens): the
@@ -50,7 +52,11 @@ inline constexpr int kPrefetchBytes = 8192;
   void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,        \
                          float* y);                                                                \
   void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,        \
-                         float* y);
+                         float* y);                                                                \
+  void gemm_tile(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,  \
+                 float* out);                                                                      \
+  bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,  \
+                        uint8_t* tile);
 
 namespace avx2 {
 DS_ROW_DOT_DECLS

@@ -139,8 +139,8 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
   set_cpu_isa(GetParam());
   ThreadPool pool(2);
   const int64_t rows = 37, cols = 512;  // 37: partial row and register blocks
-  for (GgmlType gt :
-       {GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType gt : {GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K,
+                      GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q5_K, GgmlType::IQ4_XS}) {
     const QuantTraits* wt = quant_traits(gt);
     const auto wf = random_floats(size_t(rows * cols), 5, 0.1f);
     std::vector<uint8_t> w(size_t(rows * cols / wt->block_size) * wt->block_bytes);
@@ -155,7 +155,9 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
     v.cols = cols;
     std::vector<float> wd(size_t(rows * cols));
     for (int64_t r = 0; r < rows; ++r) dequantize_row(v, r, wd.data() + r * cols);
-    for (int64_t n : {1, 3, 4, 9}) {
+    // 9 and 21 tokens take the integer GEMM tiles for the formats it covers (whole and
+    // partial token groups); fewer take the row-dot kernels.
+    for (int64_t n : {1, 3, 4, 9, 21}) {
       const auto x = random_floats(size_t(n * cols), 6);
       std::vector<float> y(size_t(n * rows)), y2(size_t(n * rows));
       matmul(v, x.data(), n, y.data(), pool);
@@ -170,7 +172,8 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
           }
           const float got = y[size_t(t * rows + r)];
           // BF16 keeps f32 activations; the GGML types quantise them to 8 bits (ggml's
-          // scheme), which costs up to ~1/127 of each block's largest activation per term.
+          // scheme, or 32-element blocks on the integer path), which costs up to ~1/127 of
+          // each block's largest activation per term.
           const double tol = gt == GgmlType::BF16 ? 1e-6 * mag : 2e-2 * mag;
           EXPECT_NEAR(got, exact, tol) << wt->name << " n=" << n << " t=" << t << " r=" << r;
           EXPECT_EQ(got, y2[size_t(t * rows + r)]) << "matmul and matmul_rows differ";

@@ -1,0 +1,67 @@
+// The integer GEMM path for quantised weights over many tokens (prompt processing, MoE
+// experts with many tokens): a tile of kTileRows weight rows is unpacked once into 8-bit
+// integers interleaved for VNNI-style 4-byte dot products, then every token of the batch is
+// multiplied with it (docs/PERFORMANCE.md, "Integer GEMM tiles").
+//
+// Every supported weight format is an affine map of small unsigned integers over 32-element
+// blocks: w[i] = s·u[i] − o with u in [0, 255] (Q4_K: s = d·sc, o = dmin·m, u = q; Q5_0:
+// s = d, o = 16·d; Q8_0: u = q + 128, o = 128·d; …). Activations are quantised per 32-element
+// block to a[i] = d·q[i], q in [−127, 127], keeping d and d·Σq. Then
+//   Σ_i w[i]·a[i] = (s·d)·Σ_i u[i]·q[i] − o·(d·Σq),
+// where the integer sum is exact (|Σ u·q| ≤ 32·255·127 < 2^24, so also exact as a float).
+//
+// Tile layout, per 32-element block k of the row (kTileBlockBytes bytes):
+//   8 groups g of 64 bytes: bytes 4r … 4r+3 of group g are u[32k + 4g … 32k + 4g + 3] of row r
+//   16 floats s[r], then 16 floats o[r]
+// Rows past the end of the matrix are zero (s = o = 0).
+// Activation row layout (tile_act_bytes(cols) bytes): cols int8 q, then cols/32 floats d, then
+// cols/32 floats d·Σq.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/ggml_type.h"
+
+namespace ds {
+
+/// Weight rows per tile: one 512-bit vector of 32-bit sums holds one lane per row.
+inline constexpr int kTileRows = 16;
+/// Most tokens one tile-kernel call handles.
+inline constexpr int kTileTokens = 8;
+/// Bytes of one 32-element block of a tile.
+inline constexpr size_t kTileBlockBytes = 8 * 64 + 2 * kTileRows * sizeof(float);
+
+inline size_t tile_bytes(int64_t cols) {
+  return size_t(cols / 32) * kTileBlockBytes;
+}
+inline size_t tile_act_bytes(int64_t cols) {
+  return size_t(cols) + 2 * sizeof(float) * size_t(cols / 32);
+}
+
+/// One activation row (cols a multiple of 32) into the tile activation layout: d = amax/127,
+/// q = round-half-even(x/d).
+void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst);
+
+/// out[t·kTileRows + r] = Σ_i w[r][i]·a[t][i] for t < nt ≤ kTileTokens: `tile` holds nb
+/// blocks, token t's activations start at act + t·act_stride. Every (row, token) result is
+/// the same sequence of f32 operations whatever nt is and whichever ISA runs it:
+///   acc = fma(float(Σu·q), s·d, acc); acc = fma(−o, d·Σq, acc)   for each block in order.
+using GemmTileFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride,
+                            int nt, float* out);
+
+/// Rows [0, nr) (nr ≤ kTileRows; row r at rows + r·row_bytes) of a `gt` matrix into `tile`
+/// with SIMD transposes; false when this ISA has no unpacker for `gt` (the caller then uses
+/// the portable one, ops/qtile.h, which produces the same tile).
+using GemmTileUnpackFn = bool (*)(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr,
+                                  int64_t cols, uint8_t* tile);
+
+/// The portable reference of GemmTileFn (the scalar table's kernel).
+void gemm_tile_ref(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
+                   float* out);
+
+/// The unpacker of ISAs without one: always false.
+bool gemm_tile_unpack_none(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
+                           uint8_t* tile);
+
+}  // namespace ds

@@ -1,0 +1,252 @@
+// AVX-512 VNNI kernel of the integer GEMM path (gemm_tile.h): one vpdpbusd per 4 bytes of a
+// token's activations (broadcast) against 4 bytes of each of the tile's 16 rows, so the
+// 32-bit lanes are the rows and the per-block scaling is one vector operation for 16 rows.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backend/cpu/gemm_tile.h"
+#include "backend/cpu/row_dot.h"
+#include "quant/blocks.h"
+
+namespace ds::avx512 {
+
+namespace {
+
+inline int32_t load_i32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+template <int NT>
+void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t as, float* out) {
+  const int64_t cols = nb * 32;
+  __m512 acc[NT];
+  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < nb; ++k) {
+    const uint8_t* tb = tile + size_t(k) * kTileBlockBytes;
+    __m512i isum[NT];
+    DS_UNROLL for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+    DS_UNROLL for (int g = 0; g < 8; ++g) {
+      const __m512i wv = _mm512_load_si512(tb + 64 * g);
+      DS_UNROLL for (int t = 0; t < NT; ++t) isum[t] = _mm512_dpbusd_epi32(
+          isum[t], wv, _mm512_set1_epi32(load_i32(act + t * as + 32 * k + 4 * g)));
+    }
+    const __m512 s = _mm512_load_ps(reinterpret_cast<const float*>(tb + 512));
+    const __m512 o = _mm512_load_ps(reinterpret_cast<const float*>(tb + 512 + 4 * kTileRows));
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
+      const float* dt = reinterpret_cast<const float*>(act + t * as + cols);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(s, _mm512_set1_ps(dt[k])),
+                               acc[t]);
+      acc[t] = _mm512_fnmadd_ps(o, _mm512_set1_ps(dt[nb + k]), acc[t]);
+    }
+  }
+  DS_UNROLL for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * kTileRows, acc[t]);
+}
+
+// ---- Unpacking 16 weight rows into a tile with register transposes (no gathers) ----
+
+// out[j] lane r = dword j of the 32 bytes at src[r] (r < 16, j < 8).
+inline void transpose16x8(const uint8_t* const* src, __m512i out[8]) {
+  __m512i z[8], t[8], u[8];
+  DS_UNROLL for (int a = 0; a < 8; ++a) z[a] = _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[a]))),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[a + 8])), 1);
+  DS_UNROLL for (int a = 0; a < 8; a += 2) {
+    t[a] = _mm512_unpacklo_epi32(z[a], z[a + 1]);
+    t[a + 1] = _mm512_unpackhi_epi32(z[a], z[a + 1]);
+  }
+  DS_UNROLL for (int a = 0; a < 8; a += 4) {
+    u[a] = _mm512_unpacklo_epi64(t[a], t[a + 2]);
+    u[a + 1] = _mm512_unpackhi_epi64(t[a], t[a + 2]);
+    u[a + 2] = _mm512_unpacklo_epi64(t[a + 1], t[a + 3]);
+    u[a + 3] = _mm512_unpackhi_epi64(t[a + 1], t[a + 3]);
+  }
+  // u[j] (j < 4) holds dwords j and j + 4 of rows 0–3 (and 8–11); u[4 + j] those of rows 4–7
+  // (and 12–15): pick 128-bit lanes so rows come in order.
+  const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+  const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  DS_UNROLL for (int j = 0; j < 4; ++j) {
+    out[j] = _mm512_permutex2var_epi64(u[j], lo, u[4 + j]);
+    out[j + 4] = _mm512_permutex2var_epi64(u[j], hi, u[4 + j]);
+  }
+}
+
+// out[j] lane r = dword j of the 16 bytes at src[r] (r < 16, j < 4).
+inline void transpose16x4(const uint8_t* const* src, __m512i out[4]) {
+  __m512i z[4], t[4];
+  auto ld = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+  DS_UNROLL for (int a = 0; a < 4; ++a) {
+    __m512i v = _mm512_castsi128_si512(ld(src[a]));
+    v = _mm512_inserti32x4(v, ld(src[a + 4]), 1);
+    v = _mm512_inserti32x4(v, ld(src[a + 8]), 2);
+    z[a] = _mm512_inserti32x4(v, ld(src[a + 12]), 3);
+  }
+  t[0] = _mm512_unpacklo_epi32(z[0], z[1]);
+  t[1] = _mm512_unpackhi_epi32(z[0], z[1]);
+  t[2] = _mm512_unpacklo_epi32(z[2], z[3]);
+  t[3] = _mm512_unpackhi_epi32(z[2], z[3]);
+  out[0] = _mm512_unpacklo_epi64(t[0], t[2]);
+  out[1] = _mm512_unpackhi_epi64(t[0], t[2]);
+  out[2] = _mm512_unpacklo_epi64(t[1], t[3]);
+  out[3] = _mm512_unpackhi_epi64(t[1], t[3]);
+}
+
+// The 16 rows' half-precision values at byte offset `off` of each row, as f32.
+inline __m512 halves16(const uint8_t* const* row, size_t off) {
+  alignas(32) uint16_t h[16];
+  for (int r = 0; r < 16; ++r) std::memcpy(&h[r], row[r] + off, 2);
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
+}
+
+inline uint8_t* tile_block(uint8_t* tile, int64_t k) {
+  return tile + size_t(k) * kTileBlockBytes;
+}
+
+inline void store_scales(uint8_t* tb, __m512 s, __m512 o) {
+  _mm512_store_ps(reinterpret_cast<float*>(tb + 512), s);
+  _mm512_store_ps(reinterpret_cast<float*>(tb + 512 + 4 * kTileRows), o);
+}
+
+// Q4_0 / Q5_0 (kFive) / Q8_0 blocks of 32: row r's block k starts at row[r] + k·kBytes.
+template <int kKind>  // 0: Q4_0, 1: Q5_0, 2: Q8_0
+void unpack32(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, int nr, uint8_t* tile) {
+  constexpr size_t kBytes = kKind == 0   ? sizeof(BlockQ4_0)
+                            : kKind == 1 ? sizeof(BlockQ5_0)
+                                         : sizeof(BlockQ8_0);
+  constexpr size_t kQs = kKind == 1 ? 6 : 2;  // offset of qs in the block
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const uint8_t* src[16];
+  for (int64_t k = 0; k < nb; ++k) {
+    uint8_t* tb = tile_block(tile, k);
+    for (int r = 0; r < 16; ++r) src[r] = r < nr ? row[r] + k * kBytes : zeros;
+    const __m512 d = halves16(src, 0);
+    if constexpr (kKind == 2) {
+      for (int r = 0; r < 16; ++r) src[r] += kQs;
+      __m512i q[8];
+      transpose16x8(src, q);
+      // u = q + 128 on the real rows; padding rows stay zero, as the portable unpacker has them.
+      const __mmask16 rows = __mmask16((1u << nr) - 1);
+      DS_UNROLL for (int g = 0; g < 8; ++g) _mm512_store_si512(
+          tb + 64 * g, _mm512_mask_xor_epi32(q[g], rows, q[g], _mm512_set1_epi8(char(0x80))));
+      store_scales(tb, d, _mm512_mul_ps(d, _mm512_set1_ps(128.0f)));
+      continue;
+    }
+    __m512i qh = _mm512_setzero_si512();
+    if constexpr (kKind == 1) {
+      alignas(64) uint32_t h[16];
+      for (int r = 0; r < 16; ++r) std::memcpy(&h[r], src[r] + 2, 4);
+      qh = _mm512_load_si512(h);
+    }
+    for (int r = 0; r < 16; ++r) src[r] += kQs;
+    __m512i q[4];
+    transpose16x4(src, q);
+    DS_UNROLL for (int j = 0; j < 4; ++j) {
+      __m512i lo = _mm512_and_si512(q[j], m4),
+              hi = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4);
+      if constexpr (kKind == 1) {
+        // Bit 4 of element e is bit e of qh: the 4 bits of group g spread to the bytes' bit 4
+        // by a multiply (the shifted copies occupy disjoint bit ranges, so nothing carries).
+        auto spread = [&](int g) {
+          const __m512i x = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * g), _mm512_set1_epi32(15));
+          return _mm512_slli_epi32(
+              _mm512_and_si512(_mm512_mullo_epi32(x, _mm512_set1_epi32(0x00204081)),
+                               _mm512_set1_epi32(0x01010101)),
+              4);
+        };
+        lo = _mm512_or_si512(lo, spread(j));
+        hi = _mm512_or_si512(hi, spread(j + 4));
+      }
+      _mm512_store_si512(tb + 64 * j, lo);
+      _mm512_store_si512(tb + 64 * (j + 4), hi);
+    }
+    store_scales(tb, d, _mm512_mul_ps(d, _mm512_set1_ps(kKind == 0 ? 8.0f : 16.0f)));
+  }
+}
+
+void unpack_q4_K(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, int nr,
+                 uint8_t* tile) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i k1 = _mm512_set1_epi32(0x3f3f3f3f), k2 = _mm512_set1_epi32(0x0f0f0f0f),
+                k3 = _mm512_set1_epi32(0x03030303), byte = _mm512_set1_epi32(0xff);
+  const uint8_t* src[16];
+  for (int64_t i = 0; i < nb / 8; ++i) {
+    for (int r = 0; r < 16; ++r) src[r] = r < nr ? row[r] + i * sizeof(BlockQ4_K) : zeros;
+    // Header: dword 0 = d | dmin << 16, dwords 1–3 the 12 packed scale bytes.
+    __m512i h[4];
+    transpose16x4(src, h);
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h[0]));
+    const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h[0], 16)));
+    // ggml's word-mask unpacking of the 6-bit scales and mins, 16 rows at once.
+    const __m512i u0 = h[1], u1 = h[2], u2 = h[3];
+    const __m512i sc03 = _mm512_and_si512(u0, k1);
+    const __m512i sc47 =
+        _mm512_or_si512(_mm512_and_si512(u2, k2),
+                        _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), k3), 4));
+    const __m512i mn03 = _mm512_and_si512(u1, k1);
+    const __m512i mn47 =
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), k2),
+                        _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), k3), 4));
+    for (int g = 0; g < 8; ++g) {
+      const int sh = 8 * (g % 4);
+      const __m512 sc =
+          _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(g < 4 ? sc03 : sc47, sh), byte));
+      const __m512 mn =
+          _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(g < 4 ? mn03 : mn47, sh), byte));
+      store_scales(tile_block(tile, 8 * i + g), _mm512_mul_ps(d, sc), _mm512_mul_ps(dmin, mn));
+    }
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* qs[16];
+      for (int r = 0; r < 16; ++r) qs[r] = src[r] + 16 + 32 * c;
+      __m512i q[8];
+      transpose16x8(qs, q);
+      uint8_t* lo = tile_block(tile, 8 * i + 2 * c);
+      uint8_t* hi = tile_block(tile, 8 * i + 2 * c + 1);
+      DS_UNROLL for (int j = 0; j < 8; ++j) {
+        _mm512_store_si512(lo + 64 * j, _mm512_and_si512(q[j], m4));
+        _mm512_store_si512(hi + 64 * j, _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4));
+      }
+    }
+  }
+}
+
+using Fn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, float*);
+constexpr Fn kByTokens[kTileTokens] = {gemm_tile_nt<1>, gemm_tile_nt<2>, gemm_tile_nt<3>,
+                                       gemm_tile_nt<4>, gemm_tile_nt<5>, gemm_tile_nt<6>,
+                                       gemm_tile_nt<7>, gemm_tile_nt<8>};
+
+}  // namespace
+
+void gemm_tile(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
+               float* out) {
+  kByTokens[nt - 1](tile, nb, act, act_stride, out);
+}
+
+bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
+                      uint8_t* tile) {
+  const uint8_t* row[16];
+  for (int r = 0; r < 16; ++r) row[r] = rows + size_t(r) * row_bytes;
+  // Rows past nr read a zero block, large enough for any block these unpackers read.
+  alignas(64) static constexpr uint8_t kZeroBlock[256] = {};
+  static_assert(sizeof(BlockQ4_K) <= sizeof kZeroBlock);
+  const int64_t nb = cols / 32;
+  switch (gt) {
+    case GgmlType::Q4_0:
+      unpack32<0>(row, nb, kZeroBlock, nr, tile);
+      return true;
+    case GgmlType::Q5_0:
+      unpack32<1>(row, nb, kZeroBlock, nr, tile);
+      return true;
+    case GgmlType::Q8_0:
+      unpack32<2>(row, nb, kZeroBlock, nr, tile);
+      return true;
+    case GgmlType::Q4_K:
+      unpack_q4_K(row, nb, kZeroBlock, nr, tile);
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace ds::avx512

@@ -1,0 +1,191 @@
+#include "ops/qtile.h"
+
+#include <cstring>
+#include <type_traits>
+
+#include "backend/cpu/gemm_tile.h"
+#include "backend/cpu/kernels.h"
+#include "core/dtype.h"
+#include "quant/blocks.h"
+#include "quant/ggml_type.h"
+#include "quant/quant_internal.h"
+
+namespace ds {
+
+namespace {
+
+using quant_detail::half;
+
+// Element j of a 32-block in Q4_0's nibble order: low nibbles are 0–15, high ones 16–31.
+inline void nibbles32(const uint8_t* qs, uint8_t* u) {
+  for (int j = 0; j < 16; ++j) {
+    u[j] = qs[j] & 0xf;
+    u[j + 16] = qs[j] >> 4;
+  }
+}
+
+void unpack_q4_0(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ4_0*>(row);
+  for (int64_t k = 0; k < cols / 32; ++k) {
+    nibbles32(b[k].qs, u + 32 * k);
+    s[k] = half(b[k].d);
+    o[k] = 8 * s[k];
+  }
+}
+
+void unpack_q4_1(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ4_1*>(row);
+  for (int64_t k = 0; k < cols / 32; ++k) {
+    nibbles32(b[k].qs, u + 32 * k);
+    s[k] = half(b[k].d);
+    o[k] = -half(b[k].m);
+  }
+}
+
+void unpack_q5_0(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ5_0*>(row);
+  for (int64_t k = 0; k < cols / 32; ++k) {
+    const uint32_t qh = quant_detail::load_u32(b[k].qh);
+    nibbles32(b[k].qs, u + 32 * k);
+    for (int j = 0; j < 32; ++j) u[32 * k + j] |= uint8_t(((qh >> j) & 1) << 4);
+    s[k] = half(b[k].d);
+    o[k] = 16 * s[k];
+  }
+}
+
+void unpack_q5_1(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ5_1*>(row);
+  for (int64_t k = 0; k < cols / 32; ++k) {
+    const uint32_t qh = quant_detail::load_u32(b[k].qh);
+    nibbles32(b[k].qs, u + 32 * k);
+    for (int j = 0; j < 32; ++j) u[32 * k + j] |= uint8_t(((qh >> j) & 1) << 4);
+    s[k] = half(b[k].d);
+    o[k] = -half(b[k].m);
+  }
+}
+
+void unpack_q8_0(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ8_0*>(row);
+  for (int64_t k = 0; k < cols / 32; ++k) {
+    for (int j = 0; j < 32; ++j) u[32 * k + j] = uint8_t(int(b[k].qs[j]) + 128);
+    s[k] = half(b[k].d);
+    o[k] = 128 * s[k];
+  }
+}
+
+void unpack_iq4_nl(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockIQ4_NL*>(row);
+  for (int64_t k = 0; k < cols / 32; ++k) {
+    uint8_t q[32];
+    nibbles32(b[k].qs, q);
+    for (int j = 0; j < 32; ++j) u[32 * k + j] = uint8_t(kIq4nlValues[q[j]] + 128);
+    s[k] = half(b[k].d);
+    o[k] = 128 * s[k];
+  }
+}
+
+// Q4_K / Q5_K: group g of a super-block is chunk g/2's low (g even) or high nibbles.
+template <bool kFive>
+void unpack_k4(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  const auto* b = static_cast<const Block*>(row);
+  for (int64_t i = 0; i < cols / kQKK; ++i) {
+    const float d = half(b[i].d), dmin = half(b[i].dmin);
+    for (int g = 0; g < 8; ++g) {
+      uint8_t sc, m;
+      quant_detail::unpack_k4_scale_min(b[i].scales, g, &sc, &m);
+      s[8 * i + g] = d * float(sc);
+      o[8 * i + g] = dmin * float(m);
+      const uint8_t* q = b[i].qs + 32 * (g / 2);
+      const int shift = 4 * (g % 2);
+      uint8_t* ug = u + kQKK * i + 32 * g;
+      for (int l = 0; l < 32; ++l) ug[l] = (q[l] >> shift) & 0xf;
+      if constexpr (kFive)
+        for (int l = 0; l < 32; ++l) ug[l] |= uint8_t(((b[i].qh[l] >> g) & 1) << 4);
+    }
+  }
+}
+
+void unpack_iq4_xs(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockIQ4_XS*>(row);
+  for (int64_t i = 0; i < cols / kQKK; ++i) {
+    const float d = half(b[i].d);
+    for (int g = 0; g < 8; ++g) {
+      const int ls =
+          ((b[i].scales_l[g / 2] >> (4 * (g % 2))) & 0xf) | (((b[i].scales_h >> (2 * g)) & 3) << 4);
+      s[8 * i + g] = d * float(ls - 32);
+      o[8 * i + g] = 128 * s[8 * i + g];
+      uint8_t q[32];
+      nibbles32(b[i].qs + 16 * g, q);
+      for (int j = 0; j < 32; ++j) u[kQKK * i + 32 * g + j] = uint8_t(kIq4nlValues[q[j]] + 128);
+    }
+  }
+}
+
+}  // namespace
+
+TileRowUnpackFn tile_unpacker(DType dt, int* max_u) {
+  GgmlType gt;
+  if (!dtype_to_ggml_type(dt, &gt)) return nullptr;
+  switch (gt) {
+    case GgmlType::Q4_0:
+      *max_u = 15;
+      return unpack_q4_0;
+    case GgmlType::Q4_1:
+      *max_u = 15;
+      return unpack_q4_1;
+    case GgmlType::Q5_0:
+      *max_u = 31;
+      return unpack_q5_0;
+    case GgmlType::Q5_1:
+      *max_u = 31;
+      return unpack_q5_1;
+    case GgmlType::Q8_0:
+      *max_u = 255;
+      return unpack_q8_0;
+    case GgmlType::IQ4_NL:
+      *max_u = 241;
+      return unpack_iq4_nl;
+    case GgmlType::Q4_K:
+      *max_u = 15;
+      return unpack_k4<false>;
+    case GgmlType::Q5_K:
+      *max_u = 31;
+      return unpack_k4<true>;
+    case GgmlType::IQ4_XS:
+      *max_u = 241;
+      return unpack_iq4_xs;
+    default:
+      return nullptr;
+  }
+}
+
+void unpack_tile(TileRowUnpackFn f, const WeightView& w, int64_t r0, int nr, uint8_t* tile,
+                 uint8_t* row_buf) {
+  const int64_t cols = w.cols, nb = cols / 32;
+  const size_t rb = w.row_bytes();
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  GgmlType gt;
+  if (dtype_to_ggml_type(w.dtype, &gt) &&
+      cpu_kernels().gemm_tile_unpack(gt, base + size_t(r0) * rb, rb, nr, cols, tile))
+    return;
+  uint8_t* u = row_buf;
+  float* s = reinterpret_cast<float*>(row_buf + cols);
+  float* o = s + nb;
+  for (int r = 0; r < kTileRows; ++r) {
+    if (r < nr) {
+      f(base + size_t(r0 + r) * rb, cols, u, s, o);
+    } else {
+      std::memset(u, 0, size_t(cols));
+      std::memset(s, 0, 2 * sizeof(float) * size_t(nb));
+    }
+    for (int64_t k = 0; k < nb; ++k) {
+      uint8_t* tb = tile + size_t(k) * kTileBlockBytes;
+      for (int g = 0; g < 8; ++g) std::memcpy(tb + 64 * g + 4 * r, u + 32 * k + 4 * g, 4);
+      std::memcpy(tb + 512 + 4 * r, s + k, 4);
+      std::memcpy(tb + 512 + 4 * kTileRows + 4 * r, o + k, 4);
+    }
+  }
+}
+
+}  // namespace ds

@@ -1,0 +1,182 @@
+// The integer GEMM path (backend/cpu/gemm_tile.h): weight tiles unpacked by each ISA equal
+// the portable unpacker's, their values equal the reference dequantiser's, the tile kernel of
+// each ISA is bit-identical to the portable reference, and activations quantise as documented.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/gemm_tile.h"
+#include "backend/cpu/kernels.h"
+#include "core/dtype.h"
+#include "ops/ops.h"
+#include "ops/qtile.h"
+#include "quant/quant.h"
+
+namespace ds {
+namespace {
+
+class GemmTileTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam()))
+      GTEST_SKIP() << isa_name(GetParam()) << " not supported by this CPU";
+  }
+  void TearDown() override { set_cpu_isa(previous_); }
+
+ private:
+  Isa previous_ = cpu_kernels().isa;
+};
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float sigma) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+// 64-byte aligned storage for tiles.
+struct Aligned {
+  explicit Aligned(size_t n) : buf(n + 64) {
+    const auto p = reinterpret_cast<uintptr_t>(buf.data());
+    ptr = buf.data() + (64 - p % 64) % 64;
+  }
+  std::vector<uint8_t> buf;
+  uint8_t* ptr;
+};
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  WeightView view;
+};
+
+Matrix make_matrix(GgmlType gt, int64_t rows, int64_t cols, uint32_t seed) {
+  const QuantTraits* t = quant_traits(gt);
+  Matrix m;
+  const size_t rb = size_t(cols / t->block_size) * t->block_bytes;
+  m.bytes.resize(rb * size_t(rows));
+  auto f = random_floats(size_t(rows * cols), seed, 0.05f);
+  for (size_t i = 0; i < f.size(); i += 29) f[i] *= 9;  // outliers: scales, mins, full ranges
+  for (int64_t r = 0; r < rows; ++r)
+    t->quantize(f.data() + r * cols, m.bytes.data() + r * rb, cols);
+  DType dt;
+  EXPECT_TRUE(ggml_type_to_dtype(gt, &dt));
+  m.view.dtype = dt;
+  m.view.data = m.bytes.data();
+  m.view.rows = rows;
+  m.view.cols = cols;
+  return m;
+}
+
+const GgmlType kTileTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+                               GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::IQ4_NL,
+                               GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::IQ4_XS};
+
+TEST_P(GemmTileTest, UnpackedTilesMatchPortableAndDequantiser) {
+  for (GgmlType gt : kTileTypes) {
+    for (int64_t cols : {256, 1536}) {
+      const int64_t rows = 21;  // one full tile and one of 5 rows
+      Matrix m = make_matrix(gt, rows, cols, uint32_t(cols) + uint32_t(gt));
+      int max_u = 0;
+      const TileRowUnpackFn f = tile_unpacker(m.view.dtype, &max_u);
+      ASSERT_NE(f, nullptr) << quant_traits(gt)->name;
+      const size_t tb = tile_bytes(cols);
+      Aligned got(tb), want(tb), row_buf(size_t(cols) * 2);
+      std::vector<float> deq(static_cast<size_t>(cols));
+      for (int64_t r0 : {int64_t(0), int64_t(16)}) {
+        const int nr = int(std::min<int64_t>(kTileRows, rows - r0));
+        set_cpu_isa(Isa::kScalar);  // the portable unpacker
+        unpack_tile(f, m.view, r0, nr, want.ptr, row_buf.ptr);
+        set_cpu_isa(GetParam());
+        std::memset(got.ptr, 0xAB, tb);
+        unpack_tile(f, m.view, r0, nr, got.ptr, row_buf.ptr);
+        ASSERT_EQ(std::memcmp(got.ptr, want.ptr, tb), 0)
+            << quant_traits(gt)->name << " cols=" << cols << " r0=" << r0;
+        for (int r = 0; r < kTileRows; ++r) {
+          if (r < nr) dequantize_row(m.view, r0 + r, deq.data());
+          for (int64_t i = 0; i < cols; ++i) {
+            const uint8_t* blk = want.ptr + size_t(i / 32) * kTileBlockBytes;
+            const int g = int(i % 32) / 4, b = int(i % 4);
+            const int u = blk[64 * g + 4 * r + b];
+            ASSERT_LE(u, max_u) << quant_traits(gt)->name;
+            float s, o;
+            std::memcpy(&s, blk + 512 + 4 * r, 4);
+            std::memcpy(&o, blk + 512 + 4 * kTileRows + 4 * r, 4);
+            const float v = s * float(u) - o;
+            const float ref = r < nr ? deq[size_t(i)] : 0.0f;
+            // Both are f32 roundings of the same exact value (a few ulp of the block's range).
+            ASSERT_NEAR(v, ref, 4e-7 * (std::fabs(s) * float(max_u) + std::fabs(o)) + 1e-30)
+                << quant_traits(gt)->name << " r=" << r << " i=" << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(GemmTileTest, KernelBitIdenticalToReference) {
+  const CpuKernels& k = cpu_kernels_for(GetParam());
+  for (int64_t cols : {32, 256, 1408}) {
+    const int64_t nb = cols / 32;
+    std::mt19937 g{uint32_t(cols)};
+    Aligned tile(tile_bytes(cols));
+    for (int64_t kb = 0; kb < nb; ++kb) {
+      uint8_t* blk = tile.ptr + size_t(kb) * kTileBlockBytes;
+      for (int i = 0; i < 512; ++i) blk[i] = uint8_t(g() % uint32_t(k.gemm_tile_max_u + 1));
+      float so[2 * kTileRows];
+      for (float& v : so) v = std::ldexp(float(g() % 1000) - 300.0f, -12);
+      std::memcpy(blk + 512, so, sizeof so);
+    }
+    const size_t ab = tile_act_bytes(cols);
+    std::vector<uint8_t> act(ab * kTileTokens);
+    for (int t = 0; t < kTileTokens; ++t) {
+      const auto x = random_floats(size_t(cols), uint32_t(7 + t), 3.0f);
+      quantize_act_tile(x.data(), cols, act.data() + size_t(t) * ab);
+    }
+    for (int nt = 1; nt <= kTileTokens; ++nt) {
+      float got[kTileTokens * kTileRows], want[kTileTokens * kTileRows];
+      k.gemm_tile(tile.ptr, nb, act.data(), int64_t(ab), nt, got);
+      gemm_tile_ref(tile.ptr, nb, act.data(), int64_t(ab), nt, want);
+      for (int i = 0; i < nt * kTileRows; ++i)
+        ASSERT_EQ(got[i], want[i]) << "cols=" << cols << " nt=" << nt << " i=" << i;
+    }
+  }
+}
+
+TEST(GemmTileActivations, QuantiseWithinHalfAStep) {
+  const int64_t cols = 96;
+  auto x = random_floats(size_t(cols), 3, 2.0f);
+  for (int i = 32; i < 64; ++i) x[size_t(i)] = 0.0f;  // an all-zero block
+  std::vector<uint8_t> a(tile_act_bytes(cols));
+  quantize_act_tile(x.data(), cols, a.data());
+  const auto* q = reinterpret_cast<const int8_t*>(a.data());
+  for (int64_t k = 0; k < cols / 32; ++k) {
+    float d, ds;
+    std::memcpy(&d, a.data() + cols + 4 * k, 4);
+    std::memcpy(&ds, a.data() + cols + 4 * (cols / 32 + k), 4);
+    int sum = 0, qmax = 0;
+    for (int i = 0; i < 32; ++i) {
+      const int v = q[32 * k + i];
+      sum += v;
+      qmax = std::max(qmax, std::abs(v));
+      EXPECT_NEAR(d * float(v), x[size_t(32 * k + i)], 0.5f * d + 1e-7f);
+    }
+    EXPECT_EQ(ds, d * float(sum));
+    if (k == 1) {
+      EXPECT_EQ(d, 0.0f);
+      EXPECT_EQ(qmax, 0);
+    } else {
+      EXPECT_EQ(qmax, 127);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, GemmTileTest,
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+}  // namespace
+}  // namespace ds
