@@ -161,6 +161,45 @@ void cached_args(benchmark::internal::Benchmark* b) {
   }
 }
 
+// An expert-sized matrix (V2-Lite: gate/up 1408 × 2048, down 2048 × 1408), one thread,
+// n tokens through the row-dot kernels (tile = 0) or the integer GEMM tiles (tile = 1): where
+// the tiles start to pay (kDefaultTileMinTokens).
+void BM_MatmulPath(benchmark::State& state, GgmlType t) {
+  const int64_t n = state.range(0), rows = state.range(2), cols = state.range(3);
+  const QuantTraits* tr = quant_traits(t);
+  const size_t rb = size_t(cols / tr->block_size) * tr->block_bytes;
+  std::vector<uint8_t> bytes(rb * size_t(rows));
+  const auto w = bench_data(rows * cols, 3);
+  for (int64_t r = 0; r < rows; ++r) tr->quantize(w.data() + r * cols, bytes.data() + r * rb, cols);
+  WeightView view;
+  ggml_type_to_dtype(t, &view.dtype);
+  view.data = bytes.data();
+  view.rows = rows;
+  view.cols = cols;
+  ThreadPool pool(1);
+  const auto x = bench_data(n * cols, 2);
+  std::vector<float> y(size_t(n * rows));
+  const int64_t previous = matmul_tile_min_tokens();
+  set_matmul_tile_min_tokens(state.range(1) ? 1 : (int64_t(1) << 40));
+  for (auto _ : state) {
+    matmul(view, x.data(), n, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_matmul_tile_min_tokens(previous);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2e-9 * double(rows * cols * n) * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void path_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "tile", "rows", "cols"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+  for (int n : {1, 2, 4, 6, 8, 12, 16, 32, 64, 256})
+    for (int tile : {0, 1}) b->Args({n, tile, 1408, 2048});
+}
+
+BENCHMARK_CAPTURE(BM_MatmulPath, Q4_K, GgmlType::Q4_K)->Apply(path_args);
+BENCHMARK_CAPTURE(BM_MatmulPath, Q5_0, GgmlType::Q5_0)->Apply(path_args);
+BENCHMARK_CAPTURE(BM_MatmulPath, Q8_0, GgmlType::Q8_0)->Apply(path_args);
+
 BENCHMARK_CAPTURE(BM_MatmulCached, BF16_Avx512, Isa::kAvx512)->Apply(cached_args);
 BENCHMARK_CAPTURE(BM_MatmulCached, BF16_Avx2, Isa::kAvx2)->Apply(cached_args);
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "backend/cpu/kernels.h"
@@ -104,7 +105,7 @@ struct MatmulPlan {
 // From this many tokens on, unpacking a tile of weights once and running the integer GEMM
 // kernel over all tokens beats the row-dot kernels, which re-unpack every weight row for each
 // group of kMaxRowTokens tokens (measured: docs/PERFORMANCE.md, "Integer GEMM tiles").
-constexpr int64_t kTileMinTokens = 8;
+std::atomic<int64_t> g_tile_min_tokens{kDefaultTileMinTokens};
 
 // The per-row plan: a fused row-dot kernel, or dequantisation to f32.
 MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
@@ -151,7 +152,8 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
   // Formats without a row-dot kernel take the integer path for any n: it beats dequantising
   // to f32.
   if (f && max_u <= k.gemm_tile_max_u &&
-      (n >= kTileMinTokens || p.path == MatmulPlan::Path::kDequant)) {
+      (n >= g_tile_min_tokens.load(std::memory_order_relaxed) ||
+       p.path == MatmulPlan::Path::kDequant)) {
     p = MatmulPlan{};
     p.path = MatmulPlan::Path::kTile;
     p.unpack = f;
@@ -314,6 +316,14 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
     }
     run_rows(p, w, x, qa, n, y, w.rows, b, e);
   });
+}
+
+void set_matmul_tile_min_tokens(int64_t n) {
+  g_tile_min_tokens.store(n, std::memory_order_relaxed);
+}
+
+int64_t matmul_tile_min_tokens() {
+  return g_tile_min_tokens.load(std::memory_order_relaxed);
 }
 
 void matmul_transposed(const WeightView& w, const float* x, int64_t n, float* y) {

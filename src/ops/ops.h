@@ -18,6 +18,11 @@ void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64
                  int64_t r0, int64_t r1);
 /// y[t, :] = x[t, :] · W (the transposed product): x is [n, W.rows], y is [n, W.cols]. Calling
 /// thread only.
+/// From how many tokens on matmul takes the integer GEMM tiles for the formats they cover
+/// (default kDefaultTileMinTokens); benchmarks and tests move it to compare the paths.
+inline constexpr int64_t kDefaultTileMinTokens = 4;
+void set_matmul_tile_min_tokens(int64_t n);
+int64_t matmul_tile_min_tokens();
 void matmul_transposed(const WeightView& w, const float* x, int64_t n, float* y);
 /// Dequantises row r of W into dst[W.cols].
 void dequantize_row(const WeightView& w, int64_t r, float* dst);

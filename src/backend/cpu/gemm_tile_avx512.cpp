@@ -223,6 +223,27 @@ void gemm_tile(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_
   kByTokens[nt - 1](tile, nb, act, act_stride, out);
 }
 
+void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst) {
+  // The portable quantiser's operations, 16 lanes at a time (vcvtps2dq rounds half to even,
+  // as its 1.5·2^23 trick does for |x·id| ≤ 127): bit-identical output (tested).
+  const int64_t nb = cols / 32;
+  float* d = reinterpret_cast<float*>(dst + cols);
+  float* ds = d + nb;
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  for (int64_t k = 0; k < nb; ++k) {
+    const __m512 x0 = _mm512_loadu_ps(x + 32 * k), x1 = _mm512_loadu_ps(x + 32 * k + 16);
+    const float amax =
+        _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+    const float dk = amax / 127.0f, id = dk > 0 ? 127.0f / amax : 0.0f;
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 32 * k), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 32 * k + 16), _mm512_cvtepi32_epi8(q1));
+    d[k] = dk;
+    ds[k] = dk * float(_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)));
+  }
+}
+
 bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
                       uint8_t* tile) {
   const uint8_t* row[16];

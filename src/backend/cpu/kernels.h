@@ -53,6 +53,8 @@ struct CpuKernels {
   GemmTileFn gemm_tile;
   int gemm_tile_max_u;
   GemmTileUnpackFn gemm_tile_unpack;
+  /// quantize_act_tile (gemm_tile.h), bit-identical on every ISA.
+  void (*quantize_act_tile)(const float* x, int64_t cols, uint8_t* dst);
 
   // Attention over a latent cache (src/model/mla_attention.cpp): several query rows (heads)
   // at once, so each cache row is read once per group of heads instead of once per head.

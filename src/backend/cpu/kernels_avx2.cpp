@@ -226,6 +226,7 @@ const CpuKernels& kernels_avx2() {
                             avx2::gemm_tile,
                             127,
                             gemm_tile_unpack_none,
+                            quantize_act_tile,
                             attn_scores,
                             attn_values,
                             exp_shifted_sum};

@@ -229,6 +229,7 @@ const CpuKernels& kernels_avx512() {
                             avx512::gemm_tile,
                             255,
                             avx512::gemm_tile_unpack,
+                            avx512::quantize_act_tile,
                             attn_scores,
                             attn_values,
                             exp_shifted_sum};

@@ -132,6 +132,7 @@ const CpuKernels& kernels_scalar() {
                             gemm_tile_ref,
                             255,
                             gemm_tile_unpack_none,
+                            quantize_act_tile,
                             attn_scores,
                             attn_values,
                             exp_shifted_sum};

@@ -56,7 +56,8 @@ inline constexpr int kPrefetchBytes = 8192;
   void gemm_tile(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,  \
                  float* out);                                                                      \
   bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,  \
-                        uint8_t* tile);
+                        uint8_t* tile);                                                            \
+  void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst);
 
 namespace avx2 {
 DS_ROW_DOT_DECLS

@@ -174,6 +174,19 @@ TEST(GemmTileActivations, QuantiseWithinHalfAStep) {
   }
 }
 
+TEST_P(GemmTileTest, ActivationQuantiserBitIdenticalToPortable) {
+  const CpuKernels& k = cpu_kernels_for(GetParam());
+  for (int64_t cols : {32, 512, 1408}) {
+    auto x = random_floats(size_t(cols), uint32_t(cols), 1.5f);
+    for (int i = 0; i < 32; ++i) x[size_t(i)] = 0.0f;                       // an all-zero block
+    for (size_t i = 40; i < x.size(); i += 53) x[i] = 0.5f * float(i % 7);  // exact halves
+    std::vector<uint8_t> got(tile_act_bytes(cols)), want(tile_act_bytes(cols));
+    k.quantize_act_tile(x.data(), cols, got.data());
+    quantize_act_tile(x.data(), cols, want.data());
+    EXPECT_EQ(got, want) << "cols=" << cols;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, GemmTileTest,
                          ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
