@@ -163,12 +163,12 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
 }
 
 // Rows [t0, t1) of x [n, cols] -> the activation format of the plan, into `qa`
-// [n, act_row_bytes] (kQuant only).
+// [n, act_row_bytes] (kQuant and kTile).
 void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
                           uint8_t* qa) {
   if (p.path == MatmulPlan::Path::kTile) {
-    for (int64_t t = t0; t < t1; ++t)
-      quantize_act_tile(x + t * cols, cols, qa + t * p.act_row_bytes);
+    const auto quantize = cpu_kernels().quantize_act_tile;
+    for (int64_t t = t0; t < t1; ++t) quantize(x + t * cols, cols, qa + t * p.act_row_bytes);
     return;
   }
   for (int64_t t = t0; t < t1; ++t) p.quantize_act(x + t * cols, qa + t * p.act_row_bytes, cols);
