@@ -48,7 +48,10 @@ void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t a
 // ---- Unpacking 16 weight rows into a tile with register transposes (no gathers) ----
 
 // out[j] lane r = dword j of the 32 bytes at src[r] (r < 16, j < 8).
-inline void transpose16x8(const uint8_t* const* src, __m512i out[8]) {
+// How many 256-element steps ahead the unpackers prefetch their 16 row streams.
+constexpr int64_t kAhead = 4;
+
+[[gnu::always_inline]] inline void transpose16x8(const uint8_t* const* src, __m512i out[8]) {
   __m512i z[8], t[8], u[8];
   DS_UNROLL for (int a = 0; a < 8; ++a) z[a] = _mm512_inserti64x4(
       _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[a]))),
@@ -74,7 +77,7 @@ inline void transpose16x8(const uint8_t* const* src, __m512i out[8]) {
 }
 
 // out[j] lane r = dword j of the 16 bytes at src[r] (r < 16, j < 4).
-inline void transpose16x4(const uint8_t* const* src, __m512i out[4]) {
+[[gnu::always_inline]] inline void transpose16x4(const uint8_t* const* src, __m512i out[4]) {
   __m512i z[4], t[4];
   auto ld = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
   DS_UNROLL for (int a = 0; a < 4; ++a) {
@@ -91,13 +94,6 @@ inline void transpose16x4(const uint8_t* const* src, __m512i out[4]) {
   out[1] = _mm512_unpackhi_epi64(t[0], t[2]);
   out[2] = _mm512_unpacklo_epi64(t[1], t[3]);
   out[3] = _mm512_unpackhi_epi64(t[1], t[3]);
-}
-
-// The 16 rows' half-precision values at byte offset `off` of each row, as f32.
-inline __m512 halves16(const uint8_t* const* row, size_t off) {
-  alignas(32) uint16_t h[16];
-  for (int r = 0; r < 16; ++r) std::memcpy(&h[r], row[r] + off, 2);
-  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
 }
 
 inline uint8_t* tile_block(uint8_t* tile, int64_t k) {
@@ -121,7 +117,15 @@ void unpack32(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, int n
   for (int64_t k = 0; k < nb; ++k) {
     uint8_t* tb = tile_block(tile, k);
     for (int r = 0; r < 16; ++r) src[r] = r < nr ? row[r] + k * kBytes : zeros;
-    const __m512 d = halves16(src, 0);
+    if (k % 2 == 0)  // see unpack_q4_K: two blocks are at most 68 bytes, two lines
+      for (int r = 0; r < nr; ++r)
+        for (size_t off = 0; off < 2 * kBytes; off += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(src[r] + 8 * kAhead * kBytes + off),
+                       _MM_HINT_T0);
+    // Bytes 0–15 of each block: d, then (Q5_0) the 32 high bits across dwords 0 and 1.
+    __m512i hdr[4];
+    transpose16x4(src, hdr);
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hdr[0]));
     if constexpr (kKind == 2) {
       for (int r = 0; r < 16; ++r) src[r] += kQs;
       __m512i q[8];
@@ -134,11 +138,8 @@ void unpack32(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, int n
       continue;
     }
     __m512i qh = _mm512_setzero_si512();
-    if constexpr (kKind == 1) {
-      alignas(64) uint32_t h[16];
-      for (int r = 0; r < 16; ++r) std::memcpy(&h[r], src[r] + 2, 4);
-      qh = _mm512_load_si512(h);
-    }
+    if constexpr (kKind == 1)
+      qh = _mm512_or_si512(_mm512_srli_epi32(hdr[0], 16), _mm512_slli_epi32(hdr[1], 16));
     for (int r = 0; r < 16; ++r) src[r] += kQs;
     __m512i q[4];
     transpose16x4(src, q);
@@ -173,6 +174,12 @@ void unpack_q4_K(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, in
   const uint8_t* src[16];
   for (int64_t i = 0; i < nb / 8; ++i) {
     for (int r = 0; r < 16; ++r) src[r] = r < nr ? row[r] + i * sizeof(BlockQ4_K) : zeros;
+    // The 16 row streams come from DRAM (expert weights are read once per batch): ask for
+    // the super-block kAhead steps on now (prefetches past a row's end are harmless).
+    for (int r = 0; r < nr; ++r)
+      for (size_t off = 0; off < sizeof(BlockQ4_K); off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(src[r] + kAhead * sizeof(BlockQ4_K) + off),
+                     _MM_HINT_T0);
     // Header: dword 0 = d | dmin << 16, dwords 1–3 the 12 packed scale bytes.
     __m512i h[4];
     transpose16x4(src, h);
