@@ -247,11 +247,24 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
       for (int64_t rt = r0; rt < r1; rt += kTileRows) {
         const int nr = int(std::min<int64_t>(kTileRows, r1 - rt));
         unpack_tile(p.unpack, w, rt, nr, tile, row_buf);
+        // The next tile's rows (expert weights come from DRAM once per batch) are fetched
+        // into L2 while this tile's tokens run, a share after each group of tokens so the
+        // prefetches do not queue up behind each other.
+        const bool more = rt + kTileRows < r1;
+        const uint8_t* next = more ? base + size_t(rt + kTileRows) * rb : base;
+        const size_t next_bytes =
+            more ? size_t(std::min<int64_t>(kTileRows, r1 - rt - kTileRows)) * rb : 0;
+        const size_t groups = size_t((n + kTileTokens - 1) / kTileTokens);
+        const size_t step = (next_bytes / 64 + groups - 1) / groups * 64;
+        size_t fetched = 0;
         for (int64_t t0 = 0; t0 < n; t0 += kTileTokens) {
           const int nt = int(std::min<int64_t>(kTileTokens, n - t0));
           k.gemm_tile(tile, nb, qa + t0 * p.act_row_bytes, int64_t(p.act_row_bytes), nt, out);
           for (int j = 0; j < nt; ++j)
             std::copy_n(out + j * kTileRows, nr, y + (t0 + j) * y_stride + rt);
+          for (const size_t end = std::min(next_bytes, fetched + step); fetched < end;
+               fetched += 64)
+            __builtin_prefetch(next + fetched, 0, 2);
         }
       }
       return;
