@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/gemm_tile.h"
 #include "backend/cpu/row_dot.h"
@@ -47,15 +48,13 @@ void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t a
 
 // ---- Unpacking 16 weight rows into a tile with register transposes (no gathers) ----
 
-// out[j] lane r = dword j of the 32 bytes at src[r] (r < 16, j < 8).
-// How many 256-element steps ahead the unpackers prefetch their 16 row streams.
-constexpr int64_t kAhead = 4;
-
-[[gnu::always_inline]] inline void transpose16x8(const uint8_t* const* src, __m512i out[8]) {
+// out[j] lane r = dword j of the 32 bytes at p + r·rb (r < 16, j < 8). Rows are addressed
+// from one pointer and stride, so the 16 loads need no pointer arithmetic of their own.
+[[gnu::always_inline]] inline void transpose16x8(const uint8_t* p, size_t rb, __m512i out[8]) {
   __m512i z[8], t[8], u[8];
-  DS_UNROLL for (int a = 0; a < 8; ++a) z[a] = _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[a]))),
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[a + 8])), 1);
+  auto ld = [&](int r) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + r * rb)); };
+  DS_UNROLL for (int a = 0; a < 8; ++a) z[a] =
+      _mm512_inserti64x4(_mm512_castsi256_si512(ld(a)), ld(a + 8), 1);
   DS_UNROLL for (int a = 0; a < 8; a += 2) {
     t[a] = _mm512_unpacklo_epi32(z[a], z[a + 1]);
     t[a + 1] = _mm512_unpackhi_epi32(z[a], z[a + 1]);
@@ -76,15 +75,15 @@ constexpr int64_t kAhead = 4;
   }
 }
 
-// out[j] lane r = dword j of the 16 bytes at src[r] (r < 16, j < 4).
-[[gnu::always_inline]] inline void transpose16x4(const uint8_t* const* src, __m512i out[4]) {
+// out[j] lane r = dword j of the 16 bytes at p + r·rb (r < 16, j < 4).
+[[gnu::always_inline]] inline void transpose16x4(const uint8_t* p, size_t rb, __m512i out[4]) {
   __m512i z[4], t[4];
-  auto ld = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+  auto ld = [&](int r) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + r * rb)); };
   DS_UNROLL for (int a = 0; a < 4; ++a) {
-    __m512i v = _mm512_castsi128_si512(ld(src[a]));
-    v = _mm512_inserti32x4(v, ld(src[a + 4]), 1);
-    v = _mm512_inserti32x4(v, ld(src[a + 8]), 2);
-    z[a] = _mm512_inserti32x4(v, ld(src[a + 12]), 3);
+    __m512i v = _mm512_castsi128_si512(ld(a));
+    v = _mm512_inserti32x4(v, ld(a + 4), 1);
+    v = _mm512_inserti32x4(v, ld(a + 8), 2);
+    z[a] = _mm512_inserti32x4(v, ld(a + 12), 3);
   }
   t[0] = _mm512_unpacklo_epi32(z[0], z[1]);
   t[1] = _mm512_unpackhi_epi32(z[0], z[1]);
@@ -105,44 +104,36 @@ inline void store_scales(uint8_t* tb, __m512 s, __m512 o) {
   _mm512_store_ps(reinterpret_cast<float*>(tb + 512 + 4 * kTileRows), o);
 }
 
-// Q4_0 / Q5_0 (kFive) / Q8_0 blocks of 32: row r's block k starts at row[r] + k·kBytes.
+// Q4_0 / Q5_0 / Q8_0 blocks of 32 of 16 rows: row r's block k starts at rows + r·rb + k·kBytes.
 template <int kKind>  // 0: Q4_0, 1: Q5_0, 2: Q8_0
-void unpack32(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, int nr, uint8_t* tile) {
+void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int nr, uint8_t* tile) {
   constexpr size_t kBytes = kKind == 0   ? sizeof(BlockQ4_0)
                             : kKind == 1 ? sizeof(BlockQ5_0)
                                          : sizeof(BlockQ8_0);
   constexpr size_t kQs = kKind == 1 ? 6 : 2;  // offset of qs in the block
   const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const uint8_t* src[16];
   for (int64_t k = 0; k < nb; ++k) {
     uint8_t* tb = tile_block(tile, k);
-    for (int r = 0; r < 16; ++r) src[r] = r < nr ? row[r] + k * kBytes : zeros;
-    if (k % 2 == 0)  // see unpack_q4_K: two blocks are at most 68 bytes, two lines
-      for (int r = 0; r < nr; ++r)
-        for (size_t off = 0; off < 2 * kBytes; off += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(src[r] + 8 * kAhead * kBytes + off),
-                       _MM_HINT_T0);
+    const uint8_t* src = rows + k * kBytes;
     // Bytes 0–15 of each block: d, then (Q5_0) the 32 high bits across dwords 0 and 1.
     __m512i hdr[4];
-    transpose16x4(src, hdr);
+    transpose16x4(src, rb, hdr);
     const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hdr[0]));
     if constexpr (kKind == 2) {
-      for (int r = 0; r < 16; ++r) src[r] += kQs;
       __m512i q[8];
-      transpose16x8(src, q);
+      transpose16x8(src + kQs, rb, q);
       // u = q + 128 on the real rows; padding rows stay zero, as the portable unpacker has them.
-      const __mmask16 rows = __mmask16((1u << nr) - 1);
+      const __mmask16 real = __mmask16((1u << nr) - 1);
       DS_UNROLL for (int g = 0; g < 8; ++g) _mm512_store_si512(
-          tb + 64 * g, _mm512_mask_xor_epi32(q[g], rows, q[g], _mm512_set1_epi8(char(0x80))));
+          tb + 64 * g, _mm512_mask_xor_epi32(q[g], real, q[g], _mm512_set1_epi8(char(0x80))));
       store_scales(tb, d, _mm512_mul_ps(d, _mm512_set1_ps(128.0f)));
       continue;
     }
     __m512i qh = _mm512_setzero_si512();
     if constexpr (kKind == 1)
       qh = _mm512_or_si512(_mm512_srli_epi32(hdr[0], 16), _mm512_slli_epi32(hdr[1], 16));
-    for (int r = 0; r < 16; ++r) src[r] += kQs;
     __m512i q[4];
-    transpose16x4(src, q);
+    transpose16x4(src + kQs, rb, q);
     DS_UNROLL for (int j = 0; j < 4; ++j) {
       __m512i lo = _mm512_and_si512(q[j], m4),
               hi = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4);
@@ -166,23 +157,15 @@ void unpack32(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, int n
   }
 }
 
-void unpack_q4_K(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, int nr,
-                 uint8_t* tile) {
+void unpack_q4_K(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i k1 = _mm512_set1_epi32(0x3f3f3f3f), k2 = _mm512_set1_epi32(0x0f0f0f0f),
                 k3 = _mm512_set1_epi32(0x03030303), byte = _mm512_set1_epi32(0xff);
-  const uint8_t* src[16];
   for (int64_t i = 0; i < nb / 8; ++i) {
-    for (int r = 0; r < 16; ++r) src[r] = r < nr ? row[r] + i * sizeof(BlockQ4_K) : zeros;
-    // The 16 row streams come from DRAM (expert weights are read once per batch): ask for
-    // the super-block kAhead steps on now (prefetches past a row's end are harmless).
-    for (int r = 0; r < nr; ++r)
-      for (size_t off = 0; off < sizeof(BlockQ4_K); off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(src[r] + kAhead * sizeof(BlockQ4_K) + off),
-                     _MM_HINT_T0);
+    const uint8_t* src = rows + i * sizeof(BlockQ4_K);
     // Header: dword 0 = d | dmin << 16, dwords 1–3 the 12 packed scale bytes.
     __m512i h[4];
-    transpose16x4(src, h);
+    transpose16x4(src, rb, h);
     const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h[0]));
     const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h[0], 16)));
     // ggml's word-mask unpacking of the 6-bit scales and mins, 16 rows at once.
@@ -204,10 +187,8 @@ void unpack_q4_K(const uint8_t* const* row, int64_t nb, const uint8_t* zeros, in
       store_scales(tile_block(tile, 8 * i + g), _mm512_mul_ps(d, sc), _mm512_mul_ps(dmin, mn));
     }
     for (int c = 0; c < 4; ++c) {
-      const uint8_t* qs[16];
-      for (int r = 0; r < 16; ++r) qs[r] = src[r] + 16 + 32 * c;
       __m512i q[8];
-      transpose16x8(qs, q);
+      transpose16x8(src + 16 + 32 * c, rb, q);
       uint8_t* lo = tile_block(tile, 8 * i + 2 * c);
       uint8_t* hi = tile_block(tile, 8 * i + 2 * c + 1);
       DS_UNROLL for (int j = 0; j < 8; ++j) {
@@ -253,28 +234,32 @@ void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst) {
 
 bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
                       uint8_t* tile) {
-  const uint8_t* row[16];
-  for (int r = 0; r < 16; ++r) row[r] = rows + size_t(r) * row_bytes;
-  // Rows past nr read a zero block, large enough for any block these unpackers read.
-  alignas(64) static constexpr uint8_t kZeroBlock[256] = {};
-  static_assert(sizeof(BlockQ4_K) <= sizeof kZeroBlock);
+  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 && gt != GgmlType::Q4_K)
+    return false;
+  if (nr < kTileRows) {
+    // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
+    // portable unpacker has them.
+    thread_local std::vector<uint8_t> padded;
+    padded.assign(kTileRows * row_bytes, 0);
+    std::memcpy(padded.data(), rows, size_t(nr) * row_bytes);
+    rows = padded.data();
+  }
   const int64_t nb = cols / 32;
   switch (gt) {
     case GgmlType::Q4_0:
-      unpack32<0>(row, nb, kZeroBlock, nr, tile);
-      return true;
+      unpack32<0>(rows, row_bytes, nb, nr, tile);
+      break;
     case GgmlType::Q5_0:
-      unpack32<1>(row, nb, kZeroBlock, nr, tile);
-      return true;
+      unpack32<1>(rows, row_bytes, nb, nr, tile);
+      break;
     case GgmlType::Q8_0:
-      unpack32<2>(row, nb, kZeroBlock, nr, tile);
-      return true;
-    case GgmlType::Q4_K:
-      unpack_q4_K(row, nb, kZeroBlock, nr, tile);
-      return true;
+      unpack32<2>(rows, row_bytes, nb, nr, tile);
+      break;
     default:
-      return false;
+      unpack_q4_K(rows, row_bytes, nb, tile);
+      break;
   }
+  return true;
 }
 
 }  // namespace ds::avx512
