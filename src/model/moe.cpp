@@ -14,8 +14,8 @@ namespace ds {
 void mlp_ffn(const MlpWeights& w, const float* x, int64_t n, float* y, bool accumulate, float scale,
              Activations& a, ThreadPool& pool) {
   const int64_t I = w.gate.rows, D = w.down.rows;
-  matmul(w.gate, x, n, a.ffn_g.data(), pool);
-  matmul(w.up, x, n, a.ffn_u.data(), pool);
+  const MatmulJob gate_up[2] = {{w.gate, x, n, a.ffn_g.data()}, {w.up, x, n, a.ffn_u.data()}};
+  matmul_batch(gate_up, 2, pool);
   for (int64_t t = 0; t < n; ++t) silu_mul(a.ffn_g.data() + t * I, a.ffn_u.data() + t * I, I);
   if (!accumulate) {
     matmul(w.down, a.ffn_g.data(), n, y, pool);
@@ -34,6 +34,95 @@ void top_k(const float* v, int64_t n, int64_t k, int32_t* out, std::vector<int32
   std::partial_sort(order.begin(), order.begin() + k, order.end(),
                     [&](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
   std::copy_n(order.begin(), k, out);
+}
+
+// Up to this many tokens, all the experts a batch uses (and the shared ones) run as one
+// matmul_batch for gate and up and one for down: a decode step touches ~8 small matrices per
+// projection, and one hand-off to the pool each instead of one per matrix is what it saves.
+// Larger batches (prefill) keep one matmul per expert, whose buffers are [n, ·] rather than
+// [n·K, ·].
+constexpr int64_t kBatchedExpertTokens = 16;
+
+// Buffers of the batched path (grow only; per calling thread).
+struct ExpertScratch {
+  std::vector<float> in, g, u, y;  // [n·K, D], [n·K + n, I] ×2, [n·K + n, D]
+  std::vector<int32_t> first;      // per expert: first gathered row, or -1
+  std::vector<MatmulJob> jobs;
+};
+
+void moe_experts_batched(const MoeWeights& w, int64_t n, int64_t K, int64_t D, Activations& a,
+                         ThreadPool& pool) {
+  thread_local ExpertScratch scratch;
+  ExpertScratch& sc = scratch;
+  const int64_t E = int64_t(w.experts.size());
+  const int64_t I = w.experts.empty() ? 0 : w.experts[0].gate.rows;
+  const int64_t Is = w.shared.empty() ? 0 : w.shared.gate.rows;
+  // Rows gathered per expert in ascending expert order, tokens in order within an expert.
+  sc.first.assign(size_t(E), -1);
+  std::vector<int32_t> count(size_t(E), 0);
+  for (int64_t i = 0; i < n * K; ++i) ++count[size_t(a.topk_idx[size_t(i)])];
+  int32_t rows = 0;
+  for (int64_t e = 0; e < E; ++e)
+    if (count[size_t(e)] > 0) {
+      sc.first[size_t(e)] = rows;
+      rows += count[size_t(e)];
+    }
+  const int64_t In = std::max(I, Is);
+  sc.in.resize(size_t(rows * D));
+  sc.g.resize(size_t((rows + n) * In));
+  sc.u.resize(size_t((rows + n) * In));
+  sc.y.resize(size_t((rows + n) * D));
+  std::vector<int32_t> fill(size_t(E), 0);
+  std::vector<int32_t> row_of(size_t(n * K));  // gathered row of (token, k)
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t e = a.topk_idx[size_t(t * K + k)];
+      const int32_t r = sc.first[size_t(e)] + fill[size_t(e)]++;
+      row_of[size_t(t * K + k)] = r;
+      std::copy_n(a.xn.data() + t * D, D, sc.in.data() + r * D);
+    }
+  // Gate and up of every used expert and of the shared experts: one pass.
+  sc.jobs.clear();
+  for (int64_t e = 0; e < E; ++e) {
+    if (sc.first[size_t(e)] < 0) continue;
+    const MlpWeights& ew = w.experts[size_t(e)];
+    const int64_t r0 = sc.first[size_t(e)], m = count[size_t(e)];
+    sc.jobs.push_back({ew.gate, sc.in.data() + r0 * D, m, sc.g.data() + r0 * I});
+    sc.jobs.push_back({ew.up, sc.in.data() + r0 * D, m, sc.u.data() + r0 * I});
+  }
+  float* gs = sc.g.data() + rows * In;  // the shared experts' rows follow
+  float* us = sc.u.data() + rows * In;
+  if (!w.shared.empty()) {
+    sc.jobs.push_back({w.shared.gate, a.xn.data(), n, gs});
+    sc.jobs.push_back({w.shared.up, a.xn.data(), n, us});
+  }
+  matmul_batch(sc.jobs.data(), int(sc.jobs.size()), pool);
+  for (int64_t r = 0; r < rows; ++r) silu_mul(sc.g.data() + r * I, sc.u.data() + r * I, I);
+  for (int64_t t = 0; t < n; ++t) silu_mul(gs + t * Is, us + t * Is, Is);
+  // Down: one pass; the shared experts write the output directly (it starts the sum).
+  sc.jobs.clear();
+  for (int64_t e = 0; e < E; ++e) {
+    if (sc.first[size_t(e)] < 0) continue;
+    const int64_t r0 = sc.first[size_t(e)], m = count[size_t(e)];
+    sc.jobs.push_back({w.experts[size_t(e)].down, sc.g.data() + r0 * I, m, sc.y.data() + r0 * D});
+  }
+  if (!w.shared.empty())
+    sc.jobs.push_back({w.shared.down, gs, n, a.out.data()});
+  else
+    std::fill(a.out.begin(), a.out.begin() + n * D, 0.0f);
+  matmul_batch(sc.jobs.data(), int(sc.jobs.size()), pool);
+  // The same order of additions as the per-expert path: experts ascending, for each token.
+  for (int64_t e = 0; e < E; ++e) {
+    if (sc.first[size_t(e)] < 0) continue;
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t k = 0; k < K; ++k) {
+        if (a.topk_idx[size_t(t * K + k)] != e) continue;
+        const float wt = a.topk_w[size_t(t * K + k)];
+        const float* y = sc.y.data() + row_of[size_t(t * K + k)] * D;
+        float* o = a.out.data() + t * D;
+        for (int64_t d = 0; d < D; ++d) o[d] += wt * y[d];
+      }
+  }
 }
 
 }  // namespace
@@ -101,6 +190,11 @@ void moe_ffn(const Model& m, const MoeWeights& w, int64_t n, Activations& a, Thr
   for (int64_t t = 0; t < n; ++t)
     route_token(c, a.router.data() + t * E, w.score_bias.empty() ? nullptr : w.score_bias.data(),
                 a.topk_idx.data() + t * K, a.topk_w.data() + t * K, work.data());
+
+  if (n <= kBatchedExpertTokens) {
+    moe_experts_batched(w, n, K, D, a, pool);
+    return;
+  }
 
   // Shared experts see every token; their output starts the sum.
   if (!w.shared.empty())

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <vector>
 
 #include "backend/cpu/kernels.h"
@@ -328,6 +329,75 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
       split_range(w.rows, ti, nt, &b, &e);
     }
     run_rows(p, w, x, qa, n, y, w.rows, b, e);
+  });
+}
+
+void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool) {
+  constexpr int64_t kUnit = 16;  // rows per work unit: whole integer tiles, whole row blocks
+  static_assert(kUnit % kTileRows == 0);
+  const CpuKernels& k = cpu_kernels();
+  // The caller's buffers (grow only); the workers reach them through these references (a
+  // thread_local named inside the lambda would be the worker's own).
+  thread_local std::vector<MatmulPlan> plans_buf;
+  thread_local std::vector<size_t> act_off_buf;
+  thread_local std::vector<int64_t> unit0_buf;
+  std::vector<MatmulPlan>& plans = plans_buf;
+  std::vector<size_t>& act_off = act_off_buf;
+  std::vector<int64_t>& unit0 = unit0_buf;
+  plans.resize(size_t(n_jobs));
+  act_off.assign(size_t(n_jobs), SIZE_MAX);
+  unit0.resize(size_t(n_jobs) + 1);
+  size_t act_bytes = 0;
+  unit0[0] = 0;
+  for (int i = 0; i < n_jobs; ++i) {
+    const MatmulJob& j = jobs[i];
+    plans[size_t(i)] = plan_for(j.w, k, j.n);
+    unit0[size_t(i) + 1] = unit0[size_t(i)] + (j.w.rows + kUnit - 1) / kUnit;
+    const MatmulPlan& p = plans[size_t(i)];
+    if (!quantises_activations(p)) continue;
+    for (int s = 0; s < i && act_off[size_t(i)] == SIZE_MAX; ++s) {
+      const MatmulPlan& q = plans[size_t(s)];
+      if (jobs[s].x == j.x && jobs[s].n == j.n && jobs[s].w.cols == j.w.cols && q.path == p.path &&
+          q.quantize_act == p.quantize_act && act_off[size_t(s)] != SIZE_MAX)
+        act_off[size_t(i)] = act_off[size_t(s)];
+    }
+    if (act_off[size_t(i)] == SIZE_MAX) {
+      act_off[size_t(i)] = act_bytes;
+      act_bytes += size_t(j.n) * p.act_row_bytes;
+    }
+  }
+  uint8_t* qa = act_scratch(std::max<size_t>(act_bytes, 1)).data();
+  for (int i = 0; i < n_jobs; ++i) {  // each shared quantisation once (its first job)
+    const MatmulPlan& p = plans[size_t(i)];
+    if (!quantises_activations(p)) continue;
+    bool first = true;
+    for (int s = 0; s < i && first; ++s)
+      first =
+          !(quantises_activations(plans[size_t(s)]) && act_off[size_t(s)] == act_off[size_t(i)]);
+    if (first)
+      quantize_activations(p, jobs[i].x, jobs[i].w.cols, 0, jobs[i].n, qa + act_off[size_t(i)]);
+  }
+  const int64_t units = unit0[size_t(n_jobs)];
+  auto run_units = [&](int64_t b, int64_t e) {
+    for (int i = 0; i < n_jobs; ++i) {
+      const int64_t u0 = std::max(b, unit0[size_t(i)]), u1 = std::min(e, unit0[size_t(i) + 1]);
+      if (u0 >= u1) continue;
+      const MatmulJob& j = jobs[i];
+      const int64_t r0 = (u0 - unit0[size_t(i)]) * kUnit;
+      const int64_t r1 = std::min(j.w.rows, (u1 - unit0[size_t(i)]) * kUnit);
+      const MatmulPlan& p = plans[size_t(i)];
+      run_rows(p, j.w, j.x, quantises_activations(p) ? qa + act_off[size_t(i)] : nullptr, j.n, j.y,
+               j.w.rows, r0, r1);
+    }
+  };
+  if (pool.size() == 1 || units < 2) {
+    run_units(0, units);
+    return;
+  }
+  pool.run([&](int ti, int nt) {
+    int64_t b, e;
+    split_range(units, ti, nt, &b, &e);
+    run_units(b, e);
   });
 }
 

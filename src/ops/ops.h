@@ -18,6 +18,20 @@ void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64
                  int64_t r0, int64_t r1);
 /// y[t, :] = x[t, :] · W (the transposed product): x is [n, W.rows], y is [n, W.cols]. Calling
 /// thread only.
+/// One matrix product of a matmul_batch: y[n, w.rows] = x[n, w.cols] · wᵀ.
+struct MatmulJob {
+  WeightView w;
+  const float* x = nullptr;
+  int64_t n = 0;
+  float* y = nullptr;
+};
+/// Every job's matmul in one pass of the pool: the jobs' rows are concatenated and split
+/// statically over the threads (in blocks of 16 rows), so a batch of small matrices (the
+/// experts of a few tokens, an MLP's gate and up) costs one hand-off instead of one per
+/// matrix. Jobs with the same x, n and activation format share its quantisation. Each
+/// result is bit-identical to matmul of that job alone.
+void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool);
+
 /// From how many tokens on matmul takes the integer GEMM tiles for the formats they cover
 /// (default kDefaultTileMinTokens); benchmarks and tests move it to compare the paths.
 inline constexpr int64_t kDefaultTileMinTokens = 4;

@@ -14,6 +14,7 @@
 #include "ops/ops.h"
 #include "ops/qtile.h"
 #include "quant/quant.h"
+#include "runtime/thread_pool.h"
 
 namespace ds {
 namespace {
@@ -184,6 +185,34 @@ TEST_P(GemmTileTest, ActivationQuantiserBitIdenticalToPortable) {
     k.quantize_act_tile(x.data(), cols, got.data());
     quantize_act_tile(x.data(), cols, want.data());
     EXPECT_EQ(got, want) << "cols=" << cols;
+  }
+}
+
+TEST_P(GemmTileTest, MatmulBatchBitIdenticalToSeparateMatmuls) {
+  set_cpu_isa(GetParam());
+  // Different formats and shapes, two jobs sharing x (their quantisation is shared), token
+  // counts on both sides of the integer-tile threshold.
+  Matrix a = make_matrix(GgmlType::Q4_K, 40, 512, 1), b = make_matrix(GgmlType::Q4_K, 24, 512, 2);
+  Matrix c = make_matrix(GgmlType::Q5_0, 7, 256, 3), d = make_matrix(GgmlType::Q8_0, 33, 512, 4);
+  for (int64_t n : {1, 3, 5}) {
+    const auto x = random_floats(size_t(n * 512), 11, 1.0f);
+    const auto x2 = random_floats(size_t(n * 256), 12, 1.0f);
+    std::vector<float> ya(size_t(n * 40)), yb(size_t(n * 24)), yc(size_t(n * 7)),
+        yd(size_t(n * 33));
+    const MatmulJob jobs[4] = {{a.view, x.data(), n, ya.data()},
+                               {b.view, x.data(), n, yb.data()},
+                               {c.view, x2.data(), n, yc.data()},
+                               {d.view, x.data(), 1, yd.data()}};
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      matmul_batch(jobs, 4, pool);
+      for (const MatmulJob& j : jobs) {
+        std::vector<float> want(size_t(j.n * j.w.rows));
+        matmul(j.w, j.x, j.n, want.data(), pool);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(j.y[i], want[i]) << "n=" << n << " threads=" << threads << " i=" << i;
+      }
+    }
   }
 }
 
