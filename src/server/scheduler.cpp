@@ -389,7 +389,7 @@ void Scheduler::step() {
   }
   const double seconds = seconds_since(t0);
 
-  int64_t generated = 0, drafted = 0, accepted = 0;
+  int64_t generated = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     Slot& s = *owners[i];
     if (s.phase == Slot::Phase::kPrefill) {
@@ -398,7 +398,7 @@ void Scheduler::step() {
       s.phase = Slot::Phase::kDecode;
       s.job.state->first_token_s = seconds_since(s.job.submitted);
     } else if (batch[i].n > 1) {
-      generated += verify_row(s, batch[i].logits, drafted, accepted);
+      generated += verify_row(s, batch[i].logits);
       continue;
     } else {
       ++generated;
@@ -406,7 +406,6 @@ void Scheduler::step() {
     sample_row(s, batch[i].logits);
   }
   metrics_.add_step(n_prefill, n_decode, generated, seconds);
-  if (drafted > 0) metrics_.add_drafts(drafted, accepted);
 }
 
 // The request's logit_bias, and −inf for the rows past the tokenizer's vocabulary (padding of
@@ -448,12 +447,14 @@ void Scheduler::sample_row(Slot& s, float* lg) {
 // drafts as the generator does (verify_drafts), emits them and the token after them, and
 // rolls the cache back to the accepted length (the MTP cache follows: Session::truncate, and
 // the next draft_tokens catches it up). Returns the tokens the rows produced.
-int64_t Scheduler::verify_row(Slot& s, float* rows, int64_t& drafted, int64_t& accepted) {
+int64_t Scheduler::verify_row(Slot& s, float* rows) {
   const int64_t V = model_.config.vocab_size;
   const int64_t k = int64_t(s.feed.size()) - 1;
   const int64_t P = s.session.n_past() - (k + 1);  // position of `next`
   const bool logprobs = s.job.req.top_logprobs >= 0;
   int64_t pos = P + 1;  // where the token emitted next stands
+  // Counted as they happen, so that a request's drafts are in /metrics when it ends.
+  metrics_.add_drafts(k, 0);
   try {
     const DraftVerdict v = verify_drafts(
         *s.sampler, s.feed.data() + 1, k,
@@ -464,14 +465,13 @@ int64_t Scheduler::verify_row(Slot& s, float* rows, int64_t& drafted, int64_t& a
           s.sampler->prepare(lg, V);
         },
         [&](int32_t d) {
+          metrics_.add_drafts(0, 1);
           on_token(s, d, logprobs ? s.raw.data() : nullptr, pos++);
           return s.phase == Slot::Phase::kDecode;
         });
     s.session.truncate(P + 1 + v.accepted);  // drop the rejected drafts' keys
     s.n_drafted += k;
     s.n_accepted += v.accepted;
-    drafted += k;
-    accepted += v.accepted;
     if (v.go_on) on_token(s, v.next, logprobs ? s.raw.data() : nullptr, pos);
     return v.accepted + (v.go_on ? 1 : 0);
   } catch (const std::exception& e) {  // a bad request must not take the server down

@@ -141,7 +141,7 @@ class Scheduler {
   void step();
   void mask_row(const Slot& s, float* logits) const;
   void sample_row(Slot& s, float* logits);
-  int64_t verify_row(Slot& s, float* rows, int64_t& drafted, int64_t& accepted);
+  int64_t verify_row(Slot& s, float* rows);
   void on_token(Slot& s, int32_t token, const float* logits, int64_t pos);
   void finish(Slot& s, const std::string& reason);
   void emit_text(Slot& s, const std::string& text, Delta& d, bool final);
