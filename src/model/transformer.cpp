@@ -36,6 +36,9 @@ void Session::set_keep_hidden(bool keep) {
     throw Error("set_keep_hidden must be called on an empty session");
   keep_hidden_ = keep;
   if (!keep) hist_hidden_.clear();
+  // Address space for the whole context up front (pages are only touched as it fills): the
+  // history never moves, and never holds twice its size while it grows.
+  if (keep) hist_hidden_.reserve(size_t(cache_.ctx() * model_.config.hidden_size));
 }
 
 void Session::export_prefix(int64_t n, float* kv) const {
