@@ -93,8 +93,12 @@ class Session {
   void export_prefix(int64_t n, float* kv) const;
   /// Makes the cache hold exactly `tokens[0 … n)` with the first n positions of `kv`
   /// ([n_layers, kv_positions, width], as export_prefix(kv_positions) wrote it, from this or
-  /// another Session of the same model). n ≤ kv_positions.
-  void import_prefix(const int32_t* tokens, int64_t n, const float* kv, int64_t kv_positions);
+  /// another Session of the same model). n ≤ kv_positions. A session that keeps its hidden
+  /// states needs theirs too: `hidden` [n, D] (hidden_history() of the exporting session);
+  /// without it, such a session throws ds::Error. The MTP rows count as stale (mtp_past 0)
+  /// until set_mtp_past says otherwise.
+  void import_prefix(const int32_t* tokens, int64_t n, const float* kv, int64_t kv_positions,
+                     const float* hidden = nullptr);
   /// Final-normed hidden states of the last forward's tokens: [n, D] (input of the MTP module).
   const std::vector<float>& last_hidden() const { return hidden_; }
   const Model& model() const { return model_; }
@@ -139,6 +143,14 @@ class Session {
 void mtp_forward(const Model& m, int64_t k, Session& s, const float* hidden, const int32_t* tokens,
                  const int64_t* pos, int64_t n, float* out_hidden, float* logits, bool all_logits,
                  Activations& a, ThreadPool& pool);
+/// The same for pairs of several sequences at once (drafting for many sequences in one pass
+/// over the module's weights): row t writes position pos[t] of sessions[t]'s module cache.
+/// With an output wanted, every row runs the whole layer and gets its row of `out_hidden`
+/// [n, D] and `logits` [n, V] (each may be null); with neither, the rows only write their
+/// cache rows (catching up; the same rows the whole layer writes).
+void mtp_forward_rows(const Model& m, int64_t k, Session* const* sessions, const float* hidden,
+                      const int32_t* tokens, const int64_t* pos, int64_t n, float* out_hidden,
+                      float* logits, Activations& a, ThreadPool& pool);
 
 /// One decoder layer on a batch (used by the main model and the MTP module): a.x [n, D] is
 /// updated in place; token t is at a.tok_pos[t] of cache layer `layer` of a.tok_cache[t].

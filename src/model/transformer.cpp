@@ -36,6 +36,9 @@ void Session::set_keep_hidden(bool keep) {
     throw Error("set_keep_hidden must be called on an empty session");
   keep_hidden_ = keep;
   if (!keep) hist_hidden_.clear();
+  // Address space for the whole context up front (pages are only touched as it fills): the
+  // history never moves, and never holds twice its size while it grows.
+  if (keep) hist_hidden_.reserve(size_t(cache_.ctx() * model_.config.hidden_size));
 }
 
 void Session::export_prefix(int64_t n, float* kv) const {
@@ -45,16 +48,18 @@ void Session::export_prefix(int64_t n, float* kv) const {
     std::copy_n(cache_.layer(l), n * W, kv + l * n * W);
 }
 
-void Session::import_prefix(const int32_t* tokens, int64_t n, const float* kv,
-                            int64_t kv_positions) {
+void Session::import_prefix(const int32_t* tokens, int64_t n, const float* kv, int64_t kv_positions,
+                            const float* hidden) {
   DS_CHECK(n >= 0 && n <= kv_positions, "import_prefix: ", n, " of ", kv_positions, " positions");
-  DS_CHECK(!keep_hidden_, "import_prefix: the hidden states of imported positions are unknown");
+  if (keep_hidden_ && !hidden)
+    throw Error("import_prefix: the hidden states of the imported positions are unknown");
   if (n > cache_.ctx())
     throw Error(cat("import_prefix: ", n, " positions do not fit the context size ", cache_.ctx()));
   const int64_t W = cache_.width();
   for (int64_t l = 0; l < cache_.n_layers(); ++l)
     std::copy_n(kv + l * kv_positions * W, n * W, cache_.row(l, 0));
   tokens_.assign(tokens, tokens + n);
+  if (keep_hidden_) hist_hidden_.assign(hidden, hidden + n * model_.config.hidden_size);
   mtp_past_ = 0;
 }
 

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "model/forward.h"
+#include "runtime/speculative.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ds {
@@ -98,40 +99,6 @@ class Emitter {
   std::string pending_;  // decoded text not yet handed out (may hold a stop-string prefix)
 };
 
-// Brings the MTP cache up to date through position P−1, the last pair being (h_{P−1}, x),
-// and returns K greedy drafts for positions P+1 … P+K (chaining the module on its output).
-std::vector<int32_t> draft_tokens(Session& s, int32_t x, int K, Activations& act) {
-  const Model& m = s.model();
-  const int64_t D = m.config.hidden_size, V = m.config.vocab_size, P = s.n_past();
-  const std::vector<float>& hist = s.hidden_history();
-  const std::vector<int32_t>& toks = s.tokens();
-  std::vector<float> logits(static_cast<size_t>(V)), out(static_cast<size_t>(D));
-  std::vector<int64_t> pos;
-  std::vector<int32_t> next;
-  for (int64_t i0 = s.mtp_past(); i0 < P; i0 += Session::kMaxBatch) {
-    const int64_t n = std::min(Session::kMaxBatch, P - i0);
-    pos.resize(size_t(n));
-    next.resize(size_t(n));
-    for (int64_t j = 0; j < n; ++j) {
-      pos[size_t(j)] = i0 + j;
-      next[size_t(j)] = i0 + j + 1 < P ? toks[size_t(i0 + j + 1)] : x;
-    }
-    const bool last = i0 + n == P;
-    mtp_forward(m, 0, s, hist.data() + i0 * D, next.data(), pos.data(), n,
-                last ? out.data() : nullptr, last ? logits.data() : nullptr, false, act, s.pool());
-  }
-  s.set_mtp_past(P);
-  std::vector<int32_t> drafts;
-  drafts.push_back(argmax(logits.data(), V));
-  for (int k = 1; k < K && P + k < s.ctx_size(); ++k) {
-    const int64_t p = P - 1 + k;
-    mtp_forward(m, 0, s, out.data(), &drafts.back(), &p, 1, out.data(), logits.data(), false, act,
-                s.pool());
-    drafts.push_back(argmax(logits.data(), V));
-  }
-  return drafts;
-}
-
 }  // namespace
 
 GenerationResult generate(Session& s, const Tokenizer& tok, const std::vector<int32_t>& prompt,
@@ -193,47 +160,33 @@ GenerationResult generate(Session& s, const Tokenizer* tok, const std::vector<in
     Activations act;
     std::vector<float> verify;
     bool drafting = true;
-    while (out.emit(x) && s.n_past() + 1 < ctx) {
+    while (out.emit(x) && s.n_past() < ctx) {
       // Draft with the MTP module, then score [x, d_1 … d_k] in one pass of the main model.
       const int64_t P = s.n_past();
       const int budget = int(
           std::min<int64_t>({p.spec_draft, ctx - P - 1, p.max_tokens - int64_t(r.tokens.size())}));
       std::vector<int32_t> batch = {x};
-      if (drafting && p.spec_min_accept > 0 && r.n_drafted >= 32 &&
-          double(r.n_accepted) < p.spec_min_accept * double(r.n_drafted))
-        drafting = false;  // the drafts do not pay on this text: plain steps from here on
+      // Once the drafts do not pay on this text: plain steps from here on.
+      if (drafting && !drafting_pays(r.n_drafted, r.n_accepted, p.spec_min_accept))
+        drafting = false;
       if (budget > 0 && drafting) {
-        const std::vector<int32_t> d = draft_tokens(s, x, budget, act);
-        batch.insert(batch.end(), d.begin(), d.end());
+        DraftSeq d{&s, x, budget, {}};
+        draft_tokens(m, &d, 1, act, s.pool());
+        batch.insert(batch.end(), d.drafts.begin(), d.drafts.end());
       }
       const int64_t k = int64_t(batch.size()) - 1;
       verify.resize(size_t((k + 1) * V));
       s.forward(batch.data(), k + 1, verify.data(), true);
       r.n_drafted += k;
-      // Accept drafts left to right (lossless rule); the first rejection is replaced by a
-      // draw from the target distribution without the draft; all accepted: a bonus token.
-      int64_t accepted = 0;
-      bool go_on = true;
-      for (; accepted < k; ++accepted) {
-        prepare(verify.data() + accepted * V);
-        const int32_t d = batch[size_t(accepted + 1)];
-        if (!sampler.accept_draft(d)) {
-          x = sampler.draw(d);
-          break;
-        }
-        ++r.n_accepted;
-        if (!out.emit(d)) {
-          go_on = false;
-          ++accepted;
-          break;
-        }
-      }
-      s.truncate(P + 1 + accepted);  // drop the rejected drafts' keys
-      if (!go_on) break;
-      if (accepted == k) {
-        prepare(verify.data() + k * V);
-        x = sampler.draw();
-      }
+      const DraftVerdict v = verify_drafts(
+          sampler, batch.data() + 1, k, [&](int64_t row) { prepare(verify.data() + row * V); },
+          [&](int32_t d) {
+            ++r.n_accepted;
+            return out.emit(d);
+          });
+      s.truncate(P + 1 + v.accepted);  // drop the rejected drafts' keys
+      if (!v.go_on) break;
+      x = v.next;
     }
   }
   out.finish();

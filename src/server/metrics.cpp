@@ -9,14 +9,22 @@ void Metrics::count_request(const std::string& route, int status) {
   ++requests_[{route, status}];
 }
 
-void Metrics::add_step(int64_t prefill_tokens, int64_t decode_tokens, double seconds) {
+void Metrics::add_step(int64_t prefill_tokens, int64_t decode_tokens, int64_t generated_tokens,
+                       double seconds) {
   const int64_t total = prefill_tokens + decode_tokens;
   if (total <= 0) return;
   std::lock_guard<std::mutex> lk(mu_);
   prefill_tokens_ += prefill_tokens;
   decode_tokens_ += decode_tokens;
+  generated_tokens_ += generated_tokens;
   prefill_s_ += seconds * double(prefill_tokens) / double(total);
   decode_s_ += seconds * double(decode_tokens) / double(total);
+}
+
+void Metrics::add_drafts(int64_t drafted, int64_t accepted) {
+  std::lock_guard<std::mutex> lk(mu_);
+  drafted_ += drafted;
+  accepted_ += accepted;
 }
 
 void Metrics::add_prompt(int64_t prompt_tokens, int64_t cached_tokens) {
@@ -40,7 +48,13 @@ std::string Metrics::render(int n_slots, int64_t cache_budget) const {
   metric("dsinfer_prompt_tokens_total", "counter", "Prompt tokens of admitted requests.");
   o << "dsinfer_prompt_tokens_total " << prompt_tokens_ << '\n';
   metric("dsinfer_generated_tokens_total", "counter", "Tokens generated (decode steps).");
-  o << "dsinfer_generated_tokens_total " << decode_tokens_ << '\n';
+  o << "dsinfer_generated_tokens_total " << generated_tokens_ << '\n';
+  metric("dsinfer_spec_draft_tokens_total", "counter",
+         "Tokens drafted by the MTP module and verified (speculative decoding).");
+  o << "dsinfer_spec_draft_tokens_total " << drafted_ << '\n';
+  metric("dsinfer_spec_accepted_tokens_total", "counter",
+         "Drafted tokens the main model accepted (speculative decoding).");
+  o << "dsinfer_spec_accepted_tokens_total " << accepted_ << '\n';
   metric("dsinfer_prefill_tokens_total", "counter", "Prompt tokens computed (not cached).");
   o << "dsinfer_prefill_tokens_total " << prefill_tokens_ << '\n';
   metric("dsinfer_prefix_cache_hit_tokens_total", "counter",
@@ -62,7 +76,7 @@ std::string Metrics::render(int n_slots, int64_t cache_budget) const {
   metric("dsinfer_decode_tokens_per_second", "gauge",
          "Generated tokens per second of decode time (all streams together).");
   o << "dsinfer_decode_tokens_per_second "
-    << (decode_s_ > 0 ? double(decode_tokens_) / decode_s_ : 0.0) << '\n';
+    << (decode_s_ > 0 ? double(generated_tokens_) / decode_s_ : 0.0) << '\n';
   metric("dsinfer_queue_depth", "gauge", "Requests waiting for a slot.");
   o << "dsinfer_queue_depth " << queue_depth.load() << '\n';
   metric("dsinfer_active_slots", "gauge", "Requests being generated.");

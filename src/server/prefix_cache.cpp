@@ -24,11 +24,15 @@ int64_t PrefixCache::restore(Session& s, const std::vector<int32_t>& prompt, int
   auto best = entries_.end();
   int64_t best_n = 0;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (s.keeps_hidden() && it->hidden.empty()) continue;
     const int64_t n = std::min(common(it->tokens, prompt), max_n);
     if (n > best_n) best_n = n, best = it;
   }
   if (best == entries_.end() || best_n <= min_n) return 0;
-  s.import_prefix(best->tokens.data(), best_n, best->kv.data(), int64_t(best->tokens.size()));
+  s.import_prefix(best->tokens.data(), best_n, best->kv.data(), int64_t(best->tokens.size()),
+                  s.keeps_hidden() ? best->hidden.data() : nullptr);
+  // The pair at position i needs token i+1: MTP rows stay valid up to the prefix's end − 1.
+  s.set_mtp_past(std::min(best->mtp_past, best_n - 1));
   entries_.splice(entries_.begin(), entries_, best);  // most recently used
   return best_n;
 }
@@ -51,9 +55,15 @@ void PrefixCache::store(const Session& s) {
   }
   Entry e;
   e.tokens.assign(toks.begin(), toks.begin() + n);
-  if (e.tokens.size() * 4 + size_t(n * s.kv_floats_per_token()) * 4 > budget_) return;
+  const size_t hidden_floats = s.keeps_hidden() ? s.hidden_history().size() : 0;
+  if (e.tokens.size() * 4 + (size_t(n * s.kv_floats_per_token()) + hidden_floats) * 4 > budget_)
+    return;
   e.kv.resize(size_t(n * s.kv_floats_per_token()));
   s.export_prefix(n, e.kv.data());
+  if (s.keeps_hidden()) {
+    e.hidden = s.hidden_history();
+    e.mtp_past = s.mtp_past();
+  }
   bytes_ += e.bytes();
   entries_.push_front(std::move(e));
   evict();

@@ -23,10 +23,13 @@ class PrefixCache {
   /// Length of the longest prefix of `prompt` some snapshot holds.
   int64_t match(const std::vector<int32_t>& prompt) const;
   /// Loads the longest cached prefix of `prompt`, at most `max_n` tokens, into `s` (replacing
-  /// its cache) when it is longer than `min_n`; returns the tokens loaded, or 0.
+  /// its cache) when it is longer than `min_n`; returns the tokens loaded, or 0. A session
+  /// that keeps its hidden states (speculative decoding) gets them too, and the MTP rows
+  /// that stay valid; snapshots without hidden states are not used for it.
   int64_t restore(Session& s, const std::vector<int32_t>& prompt, int64_t max_n, int64_t min_n);
-  /// Snapshots the sequence `s` holds. A snapshot it extends is replaced; one that already
-  /// extends it is only marked used. Evicts the least recently used beyond the budget.
+  /// Snapshots the sequence `s` holds (with its hidden states when it keeps them). A snapshot it
+  /// extends is replaced; one that already extends it is only marked used. Evicts the least
+  /// recently used beyond the budget.
   void store(const Session& s);
 
   size_t bytes() const { return bytes_; }
@@ -37,7 +40,9 @@ class PrefixCache {
   struct Entry {
     std::vector<int32_t> tokens;  // [n]
     std::vector<float> kv;        // [n_layers, n, width]
-    size_t bytes() const { return tokens.size() * 4 + kv.size() * 4; }
+    std::vector<float> hidden;    // [n, D] when the session kept its hidden states (MTP)
+    int64_t mtp_past = 0;         // MTP cache rows [0, mtp_past) of kv hold true pairs
+    size_t bytes() const { return tokens.size() * 4 + kv.size() * 4 + hidden.size() * 4; }
   };
   static int64_t common(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
   void evict();

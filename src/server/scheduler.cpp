@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/forward.h"
 #include "runtime/reasoning.h"
+#include "runtime/speculative.h"
 #include "runtime/thread_pool.h"
 #include "server/metrics.h"
 #include "server/prefix_cache.h"
@@ -89,7 +90,9 @@ bool RequestState::wait(std::vector<Delta>& out, std::chrono::milliseconds timeo
 // ---- Slots ------------------------------------------------------------------------------------
 
 struct Scheduler::Slot {
-  Slot(const Model& m, ThreadPool& pool, int64_t ctx) : session(m, pool, ctx) {}
+  Slot(const Model& m, ThreadPool& pool, int64_t ctx, bool keep_hidden) : session(m, pool, ctx) {
+    session.set_keep_hidden(keep_hidden);  // the MTP module drafts from the hidden states
+  }
   enum class Phase { kIdle, kPrefill, kDecode } phase = Phase::kIdle;
   Session session;
   Job job;
@@ -108,6 +111,9 @@ struct Scheduler::Slot {
   bool in_tools = false;
   std::vector<TokenLogprob> logprobs;  // of tokens whose text is not out yet
   std::vector<float> raw;              // [vocab] logits copy for logprobs
+  bool drafting = false;               // speculative decoding for this request
+  int64_t n_drafted = 0, n_accepted = 0;
+  std::vector<int32_t> feed;  // this step's tokens: `next`, then its drafts
 };
 
 struct Scheduler::Impl {
@@ -129,8 +135,10 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tok, ThreadPool& pool,
       metrics_(metrics),
       impl_(std::make_unique<Impl>(opts.cache_bytes)) {
   if (opts_.n_slots < 1) throw Error(cat("--parallel must be at least 1, got ", opts_.n_slots));
+  opts_.spec_draft =
+      model.mtp.empty() ? 0 : std::clamp<int>(opts_.spec_draft, 0, int(Session::kMaxBatch) - 1);
   for (int i = 0; i < opts_.n_slots; ++i)
-    slots_.push_back(std::make_unique<Slot>(model, pool, opts_.ctx_size));
+    slots_.push_back(std::make_unique<Slot>(model, pool, opts_.ctx_size, opts_.spec_draft > 0));
   impl_->logits.resize(size_t(opts_.n_slots) * size_t(model.config.vocab_size));
   if (tok.eos_id()) stop_ids_.push_back(*tok.eos_id());
   if (model.config.eos_token_id) stop_ids_.push_back(int32_t(*model.config.eos_token_id));
@@ -264,6 +272,12 @@ void Scheduler::admit(Job job) {
   s.tool_text.clear();
   s.in_tools = false;
   s.logprobs.clear();
+  // A constrained output (JSON mode, forced tool calls) masks or forces every token from the
+  // constraint's state after the previous one, which drafts made without it would mostly
+  // miss: such requests decode plainly. Everything else (stop strings, logprobs, streaming,
+  // tool-call detection, reasoning) drafts; each accepted token goes through on_token.
+  s.drafting = opts_.spec_draft > 0 && r.constraint.empty();
+  s.n_drafted = s.n_accepted = 0;
   s.job.state->queued_s = seconds_since(s.job.submitted);
   s.phase = Slot::Phase::kPrefill;
   ++active_;
@@ -276,43 +290,90 @@ void Scheduler::step() {
   for (auto& s : slots_)
     if (s->phase != Slot::Phase::kIdle && s->job.state->cancelled) finish(*s, "cancelled");
 
-  std::vector<SeqBatch> batch;
-  std::vector<Slot*> owners;
-  int64_t budget = Session::kMaxBatch, n_decode = 0, n_prefill = 0, row = 0;
-  for (auto& s : slots_) {
-    if (s->phase != Slot::Phase::kDecode) continue;
-    SeqBatch b;
-    b.session = &s->session;
-    b.tokens = &s->next;
-    b.n = 1;
-    b.logits = impl_->logits.data() + row++ * V;
-    batch.push_back(b);
-    owners.push_back(s.get());
-    --budget;
-    ++n_decode;
-  }
-  // Prompts in chunks, round-robin, so a long prompt delays running streams by one chunk.
-  const int64_t chunk = n_decode > 0 ? opts_.prefill_chunk : Session::kMaxBatch;
+  // Every decoding slot runs its next token; prompts get chunks of what is left, round-robin,
+  // so a long prompt delays running streams by one chunk.
+  std::vector<Slot*> decoding;
+  for (auto& s : slots_)
+    if (s->phase == Slot::Phase::kDecode) decoding.push_back(s.get());
+  int64_t budget = Session::kMaxBatch - int64_t(decoding.size());
+  std::vector<std::pair<Slot*, int64_t>> chunks;  // prefilling slot, prompt tokens this step
+  const int64_t chunk = decoding.empty() ? Session::kMaxBatch : opts_.prefill_chunk;
   const size_t n_slots = slots_.size();
   for (size_t k = 0; k < n_slots && budget > 0; ++k) {
     Slot& s = *slots_[(impl_->rr + k) % n_slots];
     if (s.phase != Slot::Phase::kPrefill) continue;
-    const int64_t left = int64_t(s.job.req.prompt.size()) - s.prefilled;
-    const int64_t n = std::min({left, chunk, budget});
-    SeqBatch b;
-    b.session = &s.session;
-    b.tokens = s.job.req.prompt.data() + s.prefilled;
-    b.n = n;
-    if (n == left) b.logits = impl_->logits.data() + row++ * V;
-    batch.push_back(b);
-    owners.push_back(&s);
+    const int64_t n = std::min({int64_t(s.job.req.prompt.size()) - s.prefilled, chunk, budget});
+    chunks.push_back({&s, n});
     budget -= n;
-    n_prefill += n;
   }
   impl_->rr = (impl_->rr + 1) % n_slots;
-  if (batch.empty()) return;
 
   const auto t0 = Clock::now();
+  // Drafts take what the prompts left: speculative tokens never delay a prompt.
+  std::vector<DraftSeq> drafts;
+  std::vector<Slot*> drafters;
+  for (Slot* s : decoding) {
+    s->feed.assign(1, s->next);
+    if (s->drafting && !drafting_pays(s->n_drafted, s->n_accepted, opts_.spec_min_accept))
+      s->drafting = false;  // the drafts do not pay on this text: plain steps from here on
+    if (!s->drafting) continue;
+    // As the generator: no further than the context and the tokens the request may still get.
+    const int64_t k =
+        std::min<int64_t>({opts_.spec_draft, s->session.ctx_size() - s->session.n_past() - 1,
+                           s->job.req.max_tokens - s->n_gen, budget});
+    if (k <= 0) continue;
+    drafts.push_back(DraftSeq{&s->session, s->next, int(k), {}});
+    drafters.push_back(s);
+    budget -= k;
+  }
+  if (!drafts.empty()) {
+    try {
+      draft_tokens(model_, drafts.data(), drafts.size(), impl_->act, pool_);
+      for (size_t i = 0; i < drafts.size(); ++i)
+        drafters[i]->feed.insert(drafters[i]->feed.end(), drafts[i].drafts.begin(),
+                                 drafts[i].drafts.end());
+    } catch (const std::exception&) {
+      // Drafting only saves time: should it fail, these requests go on without it.
+      for (Slot* s : drafters) s->drafting = false;
+    }
+  }
+
+  // The batch: decoding slots' tokens (all rows of logits when drafting: the drafts are
+  // verified), then the prompt chunks (logits of a prompt's last token). Logits rows lie back
+  // to back, so the LM head runs once for all of them.
+  int64_t n_rows = 0;
+  for (Slot* s : decoding) n_rows += int64_t(s->feed.size());
+  for (const auto& [s, n] : chunks)
+    if (s->prefilled + n == int64_t(s->job.req.prompt.size())) ++n_rows;
+  if (impl_->logits.size() < size_t(n_rows * V)) impl_->logits.resize(size_t(n_rows * V));
+  std::vector<SeqBatch> batch;
+  std::vector<Slot*> owners;
+  int64_t row = 0, n_decode = 0, n_prefill = 0;
+  for (Slot* s : decoding) {
+    SeqBatch b;
+    b.session = &s->session;
+    b.tokens = s->feed.data();
+    b.n = int64_t(s->feed.size());
+    b.all_logits = b.n > 1;
+    b.logits = impl_->logits.data() + row * V;
+    row += b.n;
+    batch.push_back(b);
+    owners.push_back(s);
+    n_decode += b.n;
+  }
+  for (const auto& [s, n] : chunks) {
+    SeqBatch b;
+    b.session = &s->session;
+    b.tokens = s->job.req.prompt.data() + s->prefilled;
+    b.n = n;
+    if (s->prefilled + n == int64_t(s->job.req.prompt.size()))
+      b.logits = impl_->logits.data() + row++ * V;
+    batch.push_back(b);
+    owners.push_back(s);
+    n_prefill += n;
+  }
+  if (batch.empty()) return;
+
   try {
     forward_multi(model_, pool_, impl_->act, batch.data(), batch.size());
   } catch (const std::exception& e) {
@@ -326,8 +387,9 @@ void Scheduler::step() {
     metrics_.active_slots = active_.load();
     return;
   }
-  metrics_.add_step(n_prefill, n_decode, seconds_since(t0));
+  const double seconds = seconds_since(t0);
 
+  int64_t generated = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     Slot& s = *owners[i];
     if (s.phase == Slot::Phase::kPrefill) {
@@ -335,36 +397,95 @@ void Scheduler::step() {
       if (!batch[i].logits) continue;
       s.phase = Slot::Phase::kDecode;
       s.job.state->first_token_s = seconds_since(s.job.submitted);
-    }
-    // Sampling picks the next token; on_token may finish the slot.
-    float* lg = batch[i].logits;
-    const GenRequest& r = s.job.req;
-    for (const auto& [id, bias] : r.logit_bias)
-      if (id >= 0 && id < V) lg[id] += bias;
-    // Rows past the tokenizer's vocabulary (padding of the embedding) are never text.
-    for (int64_t id = tok_.vocab_size(); id < V; ++id)
-      lg[id] = -std::numeric_limits<float>::infinity();
-    for (int32_t id : stop_ids_)  // end-of-sequence only once a constrained output is complete
-      if (s.constraint.active() && id >= 0 && id < V)
-        lg[id] = -std::numeric_limits<float>::infinity();
-    const int64_t left = r.max_tokens - s.n_gen;
-    if (s.constraint.active() && s.constraint.mask(lg, V, left) == 0) {
-      finish(s, "length");
+    } else if (batch[i].n > 1) {
+      generated += verify_row(s, batch[i].logits);
       continue;
+    } else {
+      ++generated;
     }
-    if (r.top_logprobs >= 0) s.raw.assign(lg, lg + V);
-    try {
-      const auto forced = s.constraint.forced();
-      const int32_t tok = forced ? *forced : s.sampler->sample(lg, V);
-      on_token(s, tok, r.top_logprobs >= 0 ? s.raw.data() : nullptr);
-    } catch (const std::exception& e) {  // a bad request must not take the server down
-      s.job.state->fail(cat("generation failed: ", e.what()));
-      finish(s, "cancelled");  // frees the slot; the failure above is what the client sees
-    }
+    sample_row(s, batch[i].logits);
+  }
+  metrics_.add_step(n_prefill, n_decode, generated, seconds);
+}
+
+// The request's logit_bias, and −inf for the rows past the tokenizer's vocabulary (padding of
+// the embedding: never text).
+void Scheduler::mask_row(const Slot& s, float* lg) const {
+  const int64_t V = model_.config.vocab_size;
+  for (const auto& [id, bias] : s.job.req.logit_bias)
+    if (id >= 0 && id < V) lg[id] += bias;
+  for (int64_t id = tok_.vocab_size(); id < V; ++id)
+    lg[id] = -std::numeric_limits<float>::infinity();
+}
+
+// Picks the next token from one row of logits (modified) and emits it; may finish the slot.
+void Scheduler::sample_row(Slot& s, float* lg) {
+  const int64_t V = model_.config.vocab_size;
+  const GenRequest& r = s.job.req;
+  mask_row(s, lg);
+  for (int32_t id : stop_ids_)  // end-of-sequence only once a constrained output is complete
+    if (s.constraint.active() && id >= 0 && id < V)
+      lg[id] = -std::numeric_limits<float>::infinity();
+  const int64_t left = r.max_tokens - s.n_gen;
+  if (s.constraint.active() && s.constraint.mask(lg, V, left) == 0) {
+    finish(s, "length");
+    return;
+  }
+  if (r.top_logprobs >= 0) s.raw.assign(lg, lg + V);
+  try {
+    const auto forced = s.constraint.forced();
+    const int32_t tok = forced ? *forced : s.sampler->sample(lg, V);
+    on_token(s, tok, r.top_logprobs >= 0 ? s.raw.data() : nullptr, s.session.n_past());
+  } catch (const std::exception& e) {  // a bad request must not take the server down
+    if (s.phase == Slot::Phase::kIdle) return;
+    s.job.state->fail(cat("generation failed: ", e.what()));
+    finish(s, "cancelled");  // frees the slot; the failure above is what the client sees
   }
 }
 
-void Scheduler::on_token(Slot& s, int32_t token, const float* logits) {
+// A drafting slot ran [next, d_1 … d_k]: `rows` holds their k+1 rows of logits. Accepts the
+// drafts as the generator does (verify_drafts), emits them and the token after them, and
+// rolls the cache back to the accepted length (the MTP cache follows: Session::truncate, and
+// the next draft_tokens catches it up). Returns the tokens the rows produced.
+int64_t Scheduler::verify_row(Slot& s, float* rows) {
+  const int64_t V = model_.config.vocab_size;
+  const int64_t k = int64_t(s.feed.size()) - 1;
+  const int64_t P = s.session.n_past() - (k + 1);  // position of `next`
+  const bool logprobs = s.job.req.top_logprobs >= 0;
+  int64_t pos = P + 1;  // where the token emitted next stands
+  // Counted as they happen, so that a request's drafts are in /metrics when it ends.
+  metrics_.add_drafts(k, 0);
+  try {
+    const DraftVerdict v = verify_drafts(
+        *s.sampler, s.feed.data() + 1, k,
+        [&](int64_t j) {
+          float* lg = rows + j * V;
+          mask_row(s, lg);
+          if (logprobs) s.raw.assign(lg, lg + V);
+          s.sampler->prepare(lg, V);
+        },
+        [&](int32_t d) {
+          metrics_.add_drafts(0, 1);
+          on_token(s, d, logprobs ? s.raw.data() : nullptr, pos++);
+          return s.phase == Slot::Phase::kDecode;
+        });
+    s.session.truncate(P + 1 + v.accepted);  // drop the rejected drafts' keys
+    s.n_drafted += k;
+    s.n_accepted += v.accepted;
+    if (v.go_on) on_token(s, v.next, logprobs ? s.raw.data() : nullptr, pos);
+    return v.accepted + (v.go_on ? 1 : 0);
+  } catch (const std::exception& e) {  // a bad request must not take the server down
+    if (s.phase != Slot::Phase::kIdle) {
+      s.job.state->fail(cat("generation failed: ", e.what()));
+      finish(s, "cancelled");
+    }
+    return 0;
+  }
+}
+
+// Emits a generated token; `pos` is the position it takes in the sequence (where it is fed
+// next, or was fed as an accepted draft). May finish the slot.
+void Scheduler::on_token(Slot& s, int32_t token, const float* logits, int64_t pos) {
   const GenRequest& r = s.job.req;
   if (std::find(stop_ids_.begin(), stop_ids_.end(), token) != stop_ids_.end()) {
     finish(s, "stop");
@@ -422,8 +543,7 @@ void Scheduler::on_token(Slot& s, int32_t token, const float* logits) {
   if (s.in_tools && token == tool_calls_end_) return finish(s, "tool_calls");
   if (!r.constraint.empty() && !s.constraint.active())
     return finish(s, r.constraint_is_tool_call ? "tool_calls" : "stop");
-  if (s.n_gen >= r.max_tokens || s.session.n_past() >= s.session.ctx_size())
-    return finish(s, "length");
+  if (s.n_gen >= r.max_tokens || pos >= s.session.ctx_size()) return finish(s, "length");
   s.next = token;
 }
 

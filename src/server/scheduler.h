@@ -2,6 +2,7 @@
 // running batch at token boundaries. Every step runs the next token of each decoding slot and
 // a chunk of each prefilling slot's prompt in ONE forward_multi pass, so streams share the
 // weights' memory traffic and a long prompt never stalls the others for more than a chunk.
+// With speculative decoding a decoding slot adds its MTP drafts to that pass.
 #pragma once
 
 #include <atomic>
@@ -96,6 +97,13 @@ struct SchedulerOptions {
   size_t cache_bytes = size_t(512) << 20;
   int64_t prefill_chunk = 64;  // prompt tokens per slot and step while other slots decode
   size_t max_queue = 256;      // waiting requests beyond which submit() refuses
+  /// Speculative decoding with the model's MTP module: tokens drafted per step and decoding
+  /// slot (0: off; ignored without an MTP module). Each drafting slot puts its token and its
+  /// drafts into the step's batch; the accepted ones are emitted, the rest rolled back.
+  int spec_draft = 0;
+  /// When > 0: a request stops drafting once at least 32 of its drafts were verified and
+  /// fewer than this share accepted (`--spec auto` sets the cost model's break-even).
+  double spec_min_accept = 0;
 };
 
 class Scheduler {
@@ -131,7 +139,10 @@ class Scheduler {
   void loop();
   void admit(Job job);
   void step();
-  void on_token(Slot& s, int32_t token, const float* logits);
+  void mask_row(const Slot& s, float* logits) const;
+  void sample_row(Slot& s, float* logits);
+  int64_t verify_row(Slot& s, float* rows);
+  void on_token(Slot& s, int32_t token, const float* logits, int64_t pos);
   void finish(Slot& s, const std::string& reason);
   void emit_text(Slot& s, const std::string& text, Delta& d, bool final);
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -29,8 +30,14 @@ inline nlohmann::json tiny_v3_config(int64_t vocab = 256) {
   return c;
 }
 
+/// Changes a tensor's random values before they are written (name, values in row-major order).
+using TensorTweak = std::function<void(const std::string& name, std::vector<float>& values)>;
+
 /// Writes config.json and model.safetensors for `cfg` (a flat deepseek_v3 config) into `dir`.
-inline void write_tiny_model(const std::string& dir, const nlohmann::json& cfg, uint32_t seed = 1) {
+/// `tweak`, when given, sees every tensor in file order (the main model's before the MTP
+/// module's) and may change its values.
+inline void write_tiny_model(const std::string& dir, const nlohmann::json& cfg, uint32_t seed = 1,
+                             const TensorTweak& tweak = {}) {
   const int64_t D = cfg["hidden_size"], H = cfg["num_attention_heads"], V = cfg["vocab_size"];
   const int64_t rq = cfg["q_lora_rank"], rkv = cfg["kv_lora_rank"], dn = cfg["qk_nope_head_dim"];
   const int64_t dr = cfg["qk_rope_head_dim"], dv = cfg["v_head_dim"], E = cfg["n_routed_experts"];
@@ -90,6 +97,7 @@ inline void write_tiny_model(const std::string& dir, const nlohmann::json& cfg, 
     const float std_dev = shape.size() == 2 ? 1.0f / std::sqrt(float(shape[1])) : 0.1f;
     std::vector<float> v(static_cast<size_t>(n));
     for (auto& x : v) x = norm ? 1.0f + 0.1f * nd(g) : bias ? 0.01f * nd(g) : std_dev * nd(g);
+    if (tweak) tweak(name, v);
     header[name] = {{"dtype", "F32"},
                     {"shape", shape},
                     {"data_offsets", {data.size(), data.size() + v.size() * 4}}};

@@ -10,7 +10,9 @@
 #include "command.h"
 #include "core/error.h"
 #include "io/embedded_model.h"
+#include "model/weights.h"
 #include "model_loading.h"
+#include "sampling_options.h"
 #include "server/http_server.h"
 
 namespace ds::cli {
@@ -27,6 +29,7 @@ struct Opts {
   int max_connections = 64;
   int64_t prefill_chunk = 64;
   double drain_s = 30;
+  SpecOptions spec;
 };
 
 std::string model_name(const std::string& path) {
@@ -72,6 +75,8 @@ int serve(const Opts& o) {
   sched.ctx_size = ctx;
   sched.cache_bytes = size_t(o.cache_ram_mib) << 20;
   sched.prefill_chunk = o.prefill_chunk;
+  sched.spec_draft = o.spec.drafts_for(*lm.model);
+  sched.spec_min_accept = o.spec.min_accept_for(*lm.model, sched.spec_draft);
   server::RequestLimits limits;
   limits.ctx_size = ctx;
   limits.max_tokens = o.max_tokens;
@@ -80,6 +85,10 @@ int serve(const Opts& o) {
   const int port = http.bind();
   std::fprintf(stderr, "dsinfer serve: model '%s' on http://%s:%d (%d slots, context %lld)\n",
                so.model_name.c_str(), o.host.c_str(), port, o.parallel, (long long)ctx);
+  if (sched.spec_draft > 0)
+    std::fprintf(stderr, "dsinfer serve: speculative decoding, %d MTP draft%s per step%s\n",
+                 sched.spec_draft, sched.spec_draft == 1 ? "" : "s",
+                 sched.spec_min_accept > 0 ? " (stops for requests whose drafts do not pay)" : "");
   std::fflush(stderr);
   std::thread signals([&] {
     int sig = 0;
@@ -124,6 +133,7 @@ const Registrar reg{
        app.add_option("--drain-timeout", o->drain_s,
                       "Seconds running requests get to finish on SIGTERM")
            ->check(CLI::NonNegativeNumber);
+       add_spec_options(app, o->spec);
        return [o] { return serve(*o); };
      },
      30}};

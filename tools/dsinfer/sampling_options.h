@@ -1,4 +1,4 @@
-// Sampling flags shared by run, chat and bench.
+// Sampling flags shared by run, chat and bench; speculative-decoding flags also by serve.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -30,7 +30,7 @@ inline void add_sampling_options(CLI::App& app, SamplingParams& p) {
   app.add_option("--seed", p.seed, "Random seed (same seed and threads: same output)");
 }
 
-/// Speculative decoding with the model's MTP module: --spec auto|mtp|none, --draft K.
+/// Speculative decoding with the model's MTP module: --spec auto|mtp|none (or off), --draft K.
 struct SpecOptions {
   std::string mode = "auto";
   int draft = 0;  // 0: chosen from the model's shape (choose_mtp_drafts)
@@ -38,7 +38,7 @@ struct SpecOptions {
   /// model says it reads fewer weight bytes per token; "mtp" always (K from the cost model
   /// unless --draft is given).
   int drafts_for(const Model& m) const {
-    if (mode == "none" || m.mtp.empty()) return 0;
+    if (mode == "none" || mode == "off" || m.mtp.empty()) return 0;
     if (draft > 0) return draft;
     const int k = choose_mtp_drafts(m);
     return mode == "mtp" ? std::max(k, 1) : k;
@@ -53,8 +53,8 @@ struct SpecOptions {
 
 inline void add_spec_options(CLI::App& app, SpecOptions& s) {
   app.add_option("--spec", s.mode,
-                 "Speculative decoding: auto (MTP when the model has it), mtp, none")
-      ->check(CLI::IsMember({"auto", "mtp", "none"}));
+                 "Speculative decoding: auto (MTP when the model has it), mtp, none (or off)")
+      ->check(CLI::IsMember({"auto", "mtp", "none", "off"}));
   app.add_option("--draft", s.draft,
                  "Tokens drafted per step by the MTP module (default: from the cost model)")
       ->check(CLI::Range(1, 8));

@@ -11,6 +11,7 @@ import { makeModel, tempDir, startServer, metrics } from "./harness.mjs";
 const DSINFER = process.env.DSINFER || path.resolve("../../../build/dsinfer");
 const KEY = "test-key-123";
 let tmp, v3, r1, client, r1client;
+const stopping = [];  // servers a test started, on their way out (their exit codes)
 
 before(async () => {
   tmp = tempDir("dsinfer-serve-");
@@ -27,8 +28,8 @@ before(async () => {
 });
 
 after(async () => {
-  const codes = await Promise.all([v3?.stop(), r1?.stop()]);
-  assert.deepEqual(codes, [0, 0], "servers exit cleanly on SIGTERM");
+  const codes = await Promise.all([v3?.stop(), r1?.stop(), ...stopping]);
+  assert.deepEqual(codes, codes.map(() => 0), "servers exit cleanly on SIGTERM");
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -198,6 +199,39 @@ test("concurrent streams all finish, each as it would alone", async () => {
   const together = await Promise.all(prompts.map(async (p) => drain(await client.chat.completions.create(
     { messages: user(p), max_tokens: 24, temperature: 0, stream: true }))));
   together.forEach((t, i) => assert.equal(t.content, solo[i], `stream ${i}`));
+});
+
+test("speculative decoding (--spec mtp): the same greedy answers, drafts in /metrics", async () => {
+  // The same model with an MTP module, served with and without drafting.
+  const dir = makeModel(path.join(tmp, "tiny-v3-mtp"), "v3", ["--mtp"]);
+  const common = ["-m", dir, "--parallel", "2", "--ctx-size", "512"];
+  const [spec, off] = await Promise.all([
+    startServer(DSINFER, [...common, "--spec", "mtp", "--draft", "2"]),
+    startServer(DSINFER, [...common, "--spec", "off"])]);
+  try {
+    assert.match(spec.stderr(), /speculative decoding, 2 MTP drafts per step/);
+    const [cs, co] = [spec, off].map((s) => new OpenAI({ baseURL: s.url + "/v1", apiKey: "x", maxRetries: 0 }));
+    const req = { messages: user("Tell me a story."), max_tokens: 24, temperature: 0 };
+    const plain = await co.chat.completions.create(req);
+    const drafted = await cs.chat.completions.create(req);
+    assert.equal(drafted.choices[0].message.content, plain.choices[0].message.content);
+    assert.equal(drafted.choices[0].finish_reason, plain.choices[0].finish_reason);
+    assert.equal(drafted.usage.completion_tokens, plain.usage.completion_tokens);
+    // Two streams at once share the drafting server's batch.
+    const prompts = ["Say one please.", "Say two two please."];
+    const solo = [];
+    for (const p of prompts)
+      solo.push((await co.chat.completions.create({ ...req, messages: user(p) })).choices[0].message.content);
+    const streams = await Promise.all(prompts.map(async (p) => drain(await cs.chat.completions.create(
+      { ...req, messages: user(p), stream: true }))));
+    streams.forEach((s, i) => assert.equal(s.content, solo[i], `stream ${i}`));
+    const m = await metrics(spec.url);
+    assert.ok(m["dsinfer_spec_draft_tokens_total"] > 0, "drafts were made");
+    assert.ok(m["dsinfer_spec_accepted_tokens_total"] <= m["dsinfer_spec_draft_tokens_total"]);
+    assert.equal((await metrics(off.url))["dsinfer_spec_draft_tokens_total"], 0);
+  } finally {
+    stopping.push(spec.stop(), off.stop());  // exit codes checked at the end
+  }
 });
 
 test("a client that disconnects frees its slot", async () => {

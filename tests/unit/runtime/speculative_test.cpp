@@ -73,6 +73,27 @@ TEST_F(SpeculativeTest, GreedyOutputIsIdenticalForEveryDraftLength) {
   }
 }
 
+TEST_F(SpeculativeTest, GreedyOutputIsIdenticalAtTheContextEnd) {
+  // Generation runs into a 40-token context: drafts stop at its end and the output ends where
+  // plain decoding's does (the token after the last position is still generated).
+  for (int64_t n_prompt : {20, 37, 39}) {
+    const auto prompt = tokens(n_prompt, 11);
+    GenerationResult r[2];
+    for (int k : {0, 3}) {
+      Session s(*model_, pool_, 40);
+      if (k > 0) s.set_keep_hidden(true);
+      GenerationParams p;
+      p.max_tokens = 100;
+      p.spec_draft = k;
+      p.ignore_eos = true;
+      r[k > 0] = generate(s, *tok_, prompt, p, nullptr);
+    }
+    EXPECT_EQ(r[1].tokens, r[0].tokens) << n_prompt;
+    EXPECT_EQ(int64_t(r[1].tokens.size()), 40 - n_prompt + 1) << n_prompt;
+    EXPECT_EQ(r[1].finish_reason, "length");
+  }
+}
+
 TEST_F(SpeculativeTest, PrefixReuseKeepsTheMtpCacheRight) {
   const auto a = tokens(10, 9);
   auto b = a;
