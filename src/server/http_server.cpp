@@ -366,7 +366,9 @@ void HttpServer::Impl::routes() {
       } catch (const std::exception& e) {
         send_error(res, ApiError(500, cat("internal error: ", e.what()), "server_error"));
       }
-      metrics.count_request(route, res.status);
+      // cpp-httplib leaves the status at -1 until it sends a handler's response, which it
+      // then sends as 200.
+      metrics.count_request(route, res.status == -1 ? 200 : res.status);
     };
   };
   svr.Post("/v1/chat/completions", guarded("/v1/chat/completions", [this](const auto& q, auto& r) {

@@ -47,7 +47,8 @@ std::string Metrics::render(int n_slots, int64_t cache_budget) const {
       << n << '\n';
   metric("dsinfer_prompt_tokens_total", "counter", "Prompt tokens of admitted requests.");
   o << "dsinfer_prompt_tokens_total " << prompt_tokens_ << '\n';
-  metric("dsinfer_generated_tokens_total", "counter", "Tokens generated (decode steps).");
+  metric("dsinfer_generated_tokens_total", "counter",
+         "Tokens generated (accepted drafts included).");
   o << "dsinfer_generated_tokens_total " << generated_tokens_ << '\n';
   metric("dsinfer_spec_draft_tokens_total", "counter",
          "Tokens drafted by the MTP module and verified (speculative decoding).");

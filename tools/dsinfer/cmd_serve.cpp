@@ -83,12 +83,14 @@ int serve(const Opts& o) {
 
   server::HttpServer http(*lm.model, *lm.tokenizer, *tmpl, so, sched, limits);
   const int port = http.bind();
-  std::fprintf(stderr, "dsinfer serve: model '%s' on http://%s:%d (%d slots, context %lld)\n",
-               so.model_name.c_str(), o.host.c_str(), port, o.parallel, (long long)ctx);
+  // The drafting line comes first: a client that waits for the address line has then seen
+  // every start-up line.
   if (sched.spec_draft > 0)
     std::fprintf(stderr, "dsinfer serve: speculative decoding, %d MTP draft%s per step%s\n",
                  sched.spec_draft, sched.spec_draft == 1 ? "" : "s",
                  sched.spec_min_accept > 0 ? " (stops for requests whose drafts do not pay)" : "");
+  std::fprintf(stderr, "dsinfer serve: model '%s' on http://%s:%d (%d slots, context %lld)\n",
+               so.model_name.c_str(), o.host.c_str(), port, o.parallel, (long long)ctx);
   std::fflush(stderr);
   std::thread signals([&] {
     int sig = 0;

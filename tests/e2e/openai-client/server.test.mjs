@@ -78,6 +78,10 @@ test("plain chat: structure, usage, determinism", async () => {
   const b = await client.chat.completions.create(req);
   assert.equal(b.choices[0].message.content, a.choices[0].message.content);
   assert.ok(b.usage.prompt_tokens_details.cached_tokens > 0, "the repeated prompt hits the prefix cache");
+  const m = await metrics(v3.url);
+  assert.ok(m['dsinfer_requests_total{route="/v1/chat/completions",status="200"}'] >= 2,
+            "answered requests are counted with status 200");
+  assert.ok(!Object.keys(m).some((k) => k.includes('status="-1"')));
   // Sampling with a seed is reproducible.
   const s = { ...req, temperature: 0.9, top_p: 0.9, top_k: 50, min_p: 0.01, seed: 42,
               presence_penalty: 0.5, frequency_penalty: 0.3 };
