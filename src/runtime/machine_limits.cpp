@@ -43,6 +43,15 @@ MachineLimits measure_machine(ThreadPool& pool, int64_t buffer_bytes) {
     for (double f : flops) total += f;
     r.fma_gflops = std::max(r.fma_gflops, total / dt / 1e9);
   }
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<double> ops(size_t(pool.size()));
+    const double t0 = now_seconds();
+    pool.run([&](int ti, int) { ops[size_t(ti)] = k.int8_loop(10'000'000); });
+    const double dt = now_seconds() - t0;
+    double total = 0;
+    for (double f : ops) total += f;
+    r.int8_gops = std::max(r.int8_gops, total / dt / 1e9);
+  }
   return r;
 }
 

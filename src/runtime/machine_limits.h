@@ -1,4 +1,6 @@
-// The two limits speed is judged against: memory read bandwidth (decode) and FMA peak (prefill).
+// The limits speed is judged against: memory read bandwidth (decode), and the FMA peak (f32
+// and bf16 weights) or 8-bit dot-product peak (quantised weights on the integer tiles) for
+// prefill.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,8 @@ class ThreadPool;
 struct MachineLimits {
   double read_gbps = 0;   // GB/s (1e9 bytes) of a read-only streaming pass, all threads
   double fma_gflops = 0;  // GFLOP/s of the widest FMA kernel, all threads
+  double int8_gops = 0;   // G int ops/s (2 per 8-bit multiply-add) of the integer tiles'
+                          // dot-product instruction, all threads
 };
 
 /// Measures both limits with `pool`'s threads (a read pass over `buffer_bytes`, then an FMA

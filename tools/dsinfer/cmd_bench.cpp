@@ -46,14 +46,17 @@ int run(const Opts& o) {
   out["kernels"] = cpu_kernels().name;
   MachineLimits lim;
   lim = measure_machine(pool, o.machine ? int64_t(1) << 30 : int64_t(512) << 20);
-  out["machine"] = {{"read_gbps", lim.read_gbps}, {"fma_gflops", lim.fma_gflops}};
+  out["machine"] = {
+      {"read_gbps", lim.read_gbps}, {"fma_gflops", lim.fma_gflops}, {"int8_gops", lim.int8_gops}};
   if (o.machine) {
     if (o.json) {
       std::printf("%s\n", out.dump(2).c_str());
     } else {
       std::printf("threads %d, kernels %s\n", pool.size(), cpu_kernels().name);
-      std::printf("read bandwidth: %.1f GB/s\nFMA peak:       %.1f GFLOP/s (fp32)\n", lim.read_gbps,
-                  lim.fma_gflops);
+      std::printf(
+          "read bandwidth: %.1f GB/s\nFMA peak:       %.1f GFLOP/s (fp32)\nint8 dot peak:  %.1f "
+          "Gop/s (2 per 8-bit multiply-add)\n",
+          lim.read_gbps, lim.fma_gflops, lim.int8_gops);
     }
     return 0;
   }
@@ -129,6 +132,8 @@ int run(const Opts& o) {
   out["decode_share_of_bandwidth"] = lim.read_gbps > 0 ? gbps / lim.read_gbps : 0;
   out["prefill_gflops"] = gflops;
   out["prefill_share_of_fma_peak"] = lim.fma_gflops > 0 ? gflops / lim.fma_gflops : 0;
+  // Quantised weights run prefill on 8-bit integer dot products (docs/PERFORMANCE.md).
+  out["prefill_share_of_int8_peak"] = lim.int8_gops > 0 ? gflops / lim.int8_gops : 0;
   out["spec_drafts_per_step"] = drafts;
   out["spec_acceptance"] = drafted > 0 ? double(accepted) / double(drafted) : 0.0;
   if (drafts > 0 && o.n_gen > 0) {
@@ -141,10 +146,13 @@ int run(const Opts& o) {
   }
   std::printf("model %s, %d threads, kernels %s\n", model->name.c_str(), pool.size(),
               cpu_kernels().name);
-  std::printf("machine: read %.1f GB/s, FMA peak %.1f GFLOP/s\n", lim.read_gbps, lim.fma_gflops);
+  std::printf("machine: read %.1f GB/s, FMA peak %.1f GFLOP/s, int8 dot peak %.1f Gop/s\n",
+              lim.read_gbps, lim.fma_gflops, lim.int8_gops);
   if (o.n_prompt > 0)
-    std::printf("pp%-5d %10.2f tokens/s  %8.2f GFLOP/s  (%.1f%% of FMA peak)\n", o.n_prompt, pp_tps,
-                gflops, 100 * gflops / std::max(lim.fma_gflops, 1e-9));
+    std::printf(
+        "pp%-5d %10.2f tokens/s  %8.2f GFLOP/s  (%.1f%% of FMA peak, %.1f%% of int8 peak)\n",
+        o.n_prompt, pp_tps, gflops, 100 * gflops / std::max(lim.fma_gflops, 1e-9),
+        100 * gflops / std::max(lim.int8_gops, 1e-9));
   if (o.n_gen > 0)
     std::printf(
         "tg%-5d %10.2f tokens/s  %8.2f GB/s     (%.1f%% of read bandwidth; %.1f MB of weights per "

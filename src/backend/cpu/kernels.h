@@ -55,6 +55,9 @@ struct CpuKernels {
   GemmTileUnpackFn gemm_tile_unpack;
   /// quantize_act_tile (gemm_tile.h), bit-identical on every ISA.
   void (*quantize_act_tile)(const float* x, int64_t cols, uint8_t* dst);
+  /// Runs a register-only loop of the integer tiles' multiply-add instruction `iters` times;
+  /// returns the integer operations done (2 per multiply-add, comparable with FLOPs).
+  double (*int8_loop)(int64_t iters);
 
   // Attention over a latent cache (src/model/mla_attention.cpp): several query rows (heads)
   // at once, so each cache row is read once per group of heads instead of once per head.

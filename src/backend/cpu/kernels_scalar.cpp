@@ -47,6 +47,17 @@ double fma_loop(int64_t iters) {
   return double(iters) * 16 * 2;
 }
 
+double int8_loop(int64_t iters) {
+  int32_t a[16];
+  for (int i = 0; i < 16; ++i) a[i] = i;
+  const int8_t w = 3, x = -2;
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 16; ++i) a[i] += int32_t(w) * int32_t(x);
+  volatile int32_t sink = a[0] + a[15];
+  (void)sink;
+  return double(iters) * 16 * 2;
+}
+
 inline float to_f32(uint16_t v) {
   return bf16_to_f32(v);
 }
@@ -133,6 +144,7 @@ const CpuKernels& kernels_scalar() {
                             255,
                             gemm_tile_unpack_none,
                             quantize_act_tile,
+                            int8_loop,
                             attn_scores,
                             attn_values,
                             exp_shifted_sum};
