@@ -9,6 +9,8 @@
 #include <list>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace ds {
 class Session;
 }
@@ -23,10 +25,13 @@ class PrefixCache {
   /// Length of the longest prefix of `prompt` some snapshot holds.
   int64_t match(const std::vector<int32_t>& prompt) const;
   /// Loads the longest cached prefix of `prompt`, at most `max_n` tokens, into `s` (replacing
-  /// its cache) when it is longer than `min_n`; returns the tokens loaded, or 0.
+  /// its cache) when it is longer than `min_n`; returns the tokens loaded, or 0. Only
+  /// snapshots of sessions with the same cache type are candidates.
   int64_t restore(Session& s, const std::vector<int32_t>& prompt, int64_t max_n, int64_t min_n);
   /// Snapshots the sequence `s` holds. A snapshot it extends is replaced; one that already
-  /// extends it is only marked used. Evicts the least recently used beyond the budget.
+  /// extends it is only marked used. Evicts the least recently used beyond the budget. The
+  /// budget counts the real bytes: Session::kv_bytes_per_token() per token (half as many for
+  /// a BF16 cache as for F32) plus 4 per token id.
   void store(const Session& s);
 
   size_t bytes() const { return bytes_; }
@@ -36,8 +41,9 @@ class PrefixCache {
  private:
   struct Entry {
     std::vector<int32_t> tokens;  // [n]
-    std::vector<float> kv;        // [n_layers, n, width]
-    size_t bytes() const { return tokens.size() * 4 + kv.size() * 4; }
+    std::vector<uint8_t> kv;      // [n_layers, n, width] in the cache type of the session
+    DType type = DType::F32;      // that cache type (a snapshot only fits a cache of its type)
+    size_t bytes() const { return tokens.size() * 4 + kv.size(); }
   };
   static int64_t common(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
   void evict();

@@ -89,7 +89,8 @@ bool RequestState::wait(std::vector<Delta>& out, std::chrono::milliseconds timeo
 // ---- Slots ------------------------------------------------------------------------------------
 
 struct Scheduler::Slot {
-  Slot(const Model& m, ThreadPool& pool, int64_t ctx) : session(m, pool, ctx) {}
+  Slot(const Model& m, ThreadPool& pool, int64_t ctx, DType cache_type)
+      : session(m, pool, ctx, cache_type) {}
   enum class Phase { kIdle, kPrefill, kDecode } phase = Phase::kIdle;
   Session session;
   Job job;
@@ -130,7 +131,7 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tok, ThreadPool& pool,
       impl_(std::make_unique<Impl>(opts.cache_bytes)) {
   if (opts_.n_slots < 1) throw Error(cat("--parallel must be at least 1, got ", opts_.n_slots));
   for (int i = 0; i < opts_.n_slots; ++i)
-    slots_.push_back(std::make_unique<Slot>(model, pool, opts_.ctx_size));
+    slots_.push_back(std::make_unique<Slot>(model, pool, opts_.ctx_size, opts_.cache_type));
   impl_->logits.resize(size_t(opts_.n_slots) * size_t(model.config.vocab_size));
   if (tok.eos_id()) stop_ids_.push_back(*tok.eos_id());
   if (model.config.eos_token_id) stop_ids_.push_back(int32_t(*model.config.eos_token_id));

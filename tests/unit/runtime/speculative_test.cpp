@@ -113,8 +113,8 @@ TEST_F(SpeculativeTest, MtpCatchUpWritesTheSameCacheAndDraft) {
     last_logits[mode].assign(logits.end() - V, logits.end());
     last_hidden[mode].assign(hidden.end() - D, hidden.end());
     for (int64_t i = 0; i < n; ++i) {
-      const float* row = s.cache().row(c.num_hidden_layers, i);
-      cache_rows[mode].emplace_back(row, row + W);
+      cache_rows[mode].emplace_back(size_t(W));
+      s.cache().load(c.num_hidden_layers, i, cache_rows[mode].back().data());
     }
   }
   ASSERT_EQ(cache_rows[0].size(), cache_rows[1].size());
