@@ -17,7 +17,8 @@ namespace {
 
 constexpr int64_t kHeads = 8, kRank = 512, kWidth = 576, kTile = 256;
 
-void BM_Attn(benchmark::State& state, Isa isa, bool bf16) {
+// part: 0 the whole pass, 1 scores only, 2 values only.
+void BM_Attn(benchmark::State& state, Isa isa, bool bf16, int part = 0) {
   if (!isa_supported(isa)) {
     state.SkipWithError("ISA not supported");
     return;
@@ -38,17 +39,22 @@ void BM_Attn(benchmark::State& state, Isa isa, bool bf16) {
     std::fill(u.begin(), u.end(), 0.0f);
     for (int64_t s0 = 0; s0 < len; s0 += kTile) {
       const int64_t tl = std::min(kTile, len - s0);
-      if (bf16) {
-        const uint16_t* kv = cache16.data() + s0 * kWidth;
-        k.attn_scores_bf16(q.data(), kWidth, kHeads, kv, kWidth, tl, kWidth, 0.1f, sc.data(),
-                           kTile);
+      const uint16_t* kv16 = cache16.data() + s0 * kWidth;
+      const float* kv32 = cache.data() + s0 * kWidth;
+      if (part != 2) {
+        if (bf16)
+          k.attn_scores_bf16(q.data(), kWidth, kHeads, kv16, kWidth, tl, kWidth, 0.1f, sc.data(),
+                             kTile);
+        else
+          k.attn_scores(q.data(), kWidth, kHeads, kv32, kWidth, tl, kWidth, 0.1f, sc.data(), kTile);
+      }
+      if (part == 0)
         for (int64_t h = 0; h < kHeads; ++h) k.exp_shifted_sum(sc.data() + h * kTile, tl, 1.0f);
-        k.attn_values_bf16(sc.data(), kTile, kHeads, kv, kWidth, tl, kRank, u.data(), kRank);
-      } else {
-        const float* kv = cache.data() + s0 * kWidth;
-        k.attn_scores(q.data(), kWidth, kHeads, kv, kWidth, tl, kWidth, 0.1f, sc.data(), kTile);
-        for (int64_t h = 0; h < kHeads; ++h) k.exp_shifted_sum(sc.data() + h * kTile, tl, 1.0f);
-        k.attn_values(sc.data(), kTile, kHeads, kv, kWidth, tl, kRank, u.data(), kRank);
+      if (part != 1) {
+        if (bf16)
+          k.attn_values_bf16(sc.data(), kTile, kHeads, kv16, kWidth, tl, kRank, u.data(), kRank);
+        else
+          k.attn_values(sc.data(), kTile, kHeads, kv32, kWidth, tl, kRank, u.data(), kRank);
       }
     }
     benchmark::DoNotOptimize(u.data());
@@ -61,6 +67,10 @@ void BM_Attn(benchmark::State& state, Isa isa, bool bf16) {
   BENCHMARK_CAPTURE(BM_Attn, f32_##ISA, Isa::k##ISA, false)->Arg(1024)->Arg(8192); \
   BENCHMARK_CAPTURE(BM_Attn, bf16_##ISA, Isa::k##ISA, true)->Arg(1024)->Arg(8192);
 DS_ATTN_BENCH(Avx512)
+BENCHMARK_CAPTURE(BM_Attn, f32_scores_Avx512, Isa::kAvx512, false, 1)->Arg(8192);
+BENCHMARK_CAPTURE(BM_Attn, bf16_scores_Avx512, Isa::kAvx512, true, 1)->Arg(8192);
+BENCHMARK_CAPTURE(BM_Attn, f32_values_Avx512, Isa::kAvx512, false, 2)->Arg(8192);
+BENCHMARK_CAPTURE(BM_Attn, bf16_values_Avx512, Isa::kAvx512, true, 2)->Arg(8192);
 DS_ATTN_BENCH(Avx2)
 DS_ATTN_BENCH(Scalar)
 
