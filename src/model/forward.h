@@ -2,28 +2,52 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
+#include "core/dtype.h"
 #include "model/weights.h"
 
 namespace ds {
 
 class ThreadPool;
 
+/// Element types the KV cache can hold (`--cache-type`): F32, or BF16 (rounded to nearest
+/// even when written, widened exactly when read; half the bytes to store and to read).
+inline constexpr DType kDefaultCacheType = DType::F32;
+/// "f32" → F32, "bf16" → BF16; throws ds::Error for anything else.
+DType parse_cache_type(std::string_view name);
+/// The CLI name of a cache type ("f32", "bf16").
+const char* cache_type_name(DType t);
+
 /// MLA's compressed cache: per layer and position, the normalised latent c (kv_lora_rank)
-/// followed by the rotated RoPE key k_pe (qk_rope_head_dim), fp32.
+/// followed by the rotated RoPE key k_pe (qk_rope_head_dim), as F32 or BF16 values.
 class KvCache {
  public:
-  KvCache(int64_t n_layers, int64_t ctx, int64_t width);
-  float* row(int64_t layer, int64_t pos) { return data_.data() + (layer * ctx_ + pos) * width_; }
-  const float* layer(int64_t layer) const { return data_.data() + layer * ctx_ * width_; }
+  KvCache(int64_t n_layers, int64_t ctx, int64_t width, DType type = kDefaultCacheType);
+  DType type() const { return type_; }
+  /// Bytes of one row (one position of one layer).
+  size_t row_bytes() const { return row_bytes_; }
+  /// The stored row: `float` values for F32, bf16 bits (`uint16_t`) for BF16. Rows of a layer
+  /// follow each other (layer l's positions 0 … ctx−1 are contiguous).
+  void* data(int64_t layer, int64_t pos) { return data_.data() + offset(layer, pos); }
+  const void* data(int64_t layer, int64_t pos) const { return data_.data() + offset(layer, pos); }
+  /// Writes row (layer, pos) from `width` floats (rounded to the cache type).
+  void store(int64_t layer, int64_t pos, const float* row);
+  /// Reads row (layer, pos) as `width` floats.
+  void load(int64_t layer, int64_t pos, float* row) const;
   int64_t ctx() const { return ctx_; }
   int64_t width() const { return width_; }
   int64_t n_layers() const { return n_layers_; }
 
  private:
+  size_t offset(int64_t layer, int64_t pos) const {
+    return size_t(layer * ctx_ + pos) * row_bytes_;
+  }
   int64_t n_layers_, ctx_, width_;
-  std::vector<float> data_;  // [n_layers, ctx, width]
+  DType type_;
+  size_t row_bytes_;
+  std::vector<uint8_t> data_;  // [n_layers, ctx, width] elements of type_
 };
 
 /// Activation buffers for a batch of up to `cap` tokens; grown once, reused every step.
@@ -74,8 +98,10 @@ void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* s
 /// Per-sequence inference state. Not thread-safe; one Session per sequence.
 class Session {
  public:
-  /// `ctx_size` bounds positions; it may not exceed max_position_embeddings.
-  Session(const Model& model, ThreadPool& pool, int64_t ctx_size);
+  /// `ctx_size` bounds positions; it may not exceed max_position_embeddings. `cache_type`:
+  /// the KV cache's element type (F32 or BF16).
+  Session(const Model& model, ThreadPool& pool, int64_t ctx_size,
+          DType cache_type = kDefaultCacheType);
 
   /// Runs `n` tokens at positions n_past() … n_past()+n−1, appending them to the cache.
   /// logits: [n, vocab] when all_logits, else [vocab] for the last token (may be null).
@@ -87,17 +113,20 @@ class Session {
   int64_t ctx_size() const { return cache_.ctx(); }
   /// Forgets positions ≥ n (a shared prefix is kept).
   void truncate(int64_t n);
-  /// Floats one cached position occupies (all layers): the unit of export_prefix().
-  int64_t kv_floats_per_token() const { return cache_.n_layers() * cache_.width(); }
-  /// Copies the cache rows of positions [0, n) into `kv` ([n_layers, n, width]); n ≤ n_past().
-  void export_prefix(int64_t n, float* kv) const;
+  DType cache_type() const { return cache_.type(); }
+  /// Bytes one cached position occupies (all layers, in the cache's type): the unit of
+  /// export_prefix().
+  int64_t kv_bytes_per_token() const { return cache_.n_layers() * int64_t(cache_.row_bytes()); }
+  /// Copies the cache rows of positions [0, n) into `kv` ([n_layers, n, width] elements of
+  /// cache_type(), n · kv_bytes_per_token() bytes); n ≤ n_past().
+  void export_prefix(int64_t n, void* kv) const;
   /// Makes the cache hold exactly `tokens[0 … n)` with the first n positions of `kv`
   /// ([n_layers, kv_positions, width], as export_prefix(kv_positions) wrote it, from this or
-  /// another Session of the same model). n ≤ kv_positions. A session that keeps its hidden
-  /// states needs theirs too: `hidden` [n, D] (hidden_history() of the exporting session);
-  /// without it, such a session throws ds::Error. The MTP rows count as stale (mtp_past 0)
-  /// until set_mtp_past says otherwise.
-  void import_prefix(const int32_t* tokens, int64_t n, const float* kv, int64_t kv_positions,
+  /// another Session of the same model and cache type). n ≤ kv_positions. A session that
+  /// keeps its hidden states needs theirs too: `hidden` [n, D] (hidden_history() of the
+  /// exporting session); without it, such a session throws ds::Error. The MTP rows count as
+  /// stale (mtp_past 0) until set_mtp_past says otherwise.
+  void import_prefix(const int32_t* tokens, int64_t n, const void* kv, int64_t kv_positions,
                      const float* hidden = nullptr);
   /// Final-normed hidden states of the last forward's tokens: [n, D] (input of the MTP module).
   const std::vector<float>& last_hidden() const { return hidden_; }

@@ -68,11 +68,10 @@ void mla_write_latent(const Model& m, const MlaWeights& w, int64_t layer, int64_
   matmul(w.kv_a, a.xn.data(), n, a.kv.data(), pool);
   rope_table(m, a.tok_pos.data(), n, a.cos_sin.data());
   for (int64_t t = 0; t < n; ++t) {
-    const float* kv = a.kv.data() + t * W;
-    float* row = a.tok_cache[size_t(t)]->row(layer, a.tok_pos[size_t(t)]);
-    rms_norm(kv, w.kv_a_norm.data(), rkv, c.rms_norm_eps, row);
-    std::copy(kv + rkv, kv + W, row + rkv);
-    rope_apply(row + rkv, a.cos_sin.data() + t * dr, dr);
+    float* kv = a.kv.data() + t * W;  // finished in place, then stored in the cache's type
+    rms_norm(kv, w.kv_a_norm.data(), rkv, c.rms_norm_eps, kv);
+    rope_apply(kv + rkv, a.cos_sin.data() + t * dr, dr);
+    a.tok_cache[size_t(t)]->store(layer, a.tok_pos[size_t(t)], kv);
   }
 }
 
@@ -131,14 +130,21 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
       // softmax: each tile's scores are exponentiated against the running max, and the
       // earlier partial sums are rescaled when the max grows.
       for (int64_t t = 0; t < nc; ++t) {
-        const float* cache_layer = a.tok_cache[size_t(t0 + t)]->row(layer, 0);
+        const KvCache& cache = *a.tok_cache[size_t(t0 + t)];
+        const bool bf16 = cache.type() == DType::BF16;
+        const float* cache_f32 = static_cast<const float*>(cache.data(layer, 0));
+        const uint16_t* cache_bf16 = static_cast<const uint16_t*>(cache.data(layer, 0));
         const int64_t len = a.tok_pos[size_t(t0 + t)] + 1;  // causal: positions 0 … pos
         float* ut = u + t * nh * rkv;
         std::fill(ut, ut + nh * rkv, 0.0f);
         for (int64_t s0 = 0; s0 < len; s0 += kAttnTile) {
           const int64_t tl = std::min(kAttnTile, len - s0);
-          const float* kv = cache_layer + s0 * W;
-          k.attn_scores(qf + t * nh * W, W, nh, kv, W, tl, W, scale, sc, kAttnTile);
+          if (bf16)
+            k.attn_scores_bf16(qf + t * nh * W, W, nh, cache_bf16 + s0 * W, W, tl, W, scale, sc,
+                               kAttnTile);
+          else
+            k.attn_scores(qf + t * nh * W, W, nh, cache_f32 + s0 * W, W, tl, W, scale, sc,
+                          kAttnTile);
           for (int64_t g = 0; g < nh; ++g) {
             float* sg = sc + g * kAttnTile;
             const float tile_max = *std::max_element(sg, sg + tl);
@@ -156,7 +162,10 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
             }
             sum[g] += k.exp_shifted_sum(sg, tl, mx[g]);
           }
-          k.attn_values(sc, kAttnTile, nh, kv, W, tl, rkv, ut, rkv);
+          if (bf16)
+            k.attn_values_bf16(sc, kAttnTile, nh, cache_bf16 + s0 * W, W, tl, rkv, ut, rkv);
+          else
+            k.attn_values(sc, kAttnTile, nh, cache_f32 + s0 * W, W, tl, rkv, ut, rkv);
         }
         for (int64_t g = 0; g < nh; ++g) {
           const float inv = 1.0f / sum[g];

@@ -1,6 +1,7 @@
 // The whole model (architecture doc, "Whole model"): embeddings, decoder layers, final norm,
 // LM head. Prompts run as one batch (matrix-matrix); decoding reuses the KV cache.
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.h"
 #include "model/forward.h"
@@ -9,15 +10,57 @@
 
 namespace ds {
 
-KvCache::KvCache(int64_t n_layers, int64_t ctx, int64_t width)
-    : n_layers_(n_layers), ctx_(ctx), width_(width), data_(size_t(n_layers * ctx * width)) {}
+DType parse_cache_type(std::string_view name) {
+  if (name == "f32") return DType::F32;
+  if (name == "bf16") return DType::BF16;
+  throw Error(cat("unknown cache type '", name, "' (expected f32 or bf16)"));
+}
 
-Session::Session(const Model& model, ThreadPool& pool, int64_t ctx_size)
+const char* cache_type_name(DType t) {
+  switch (t) {
+    case DType::F32:
+      return "f32";
+    case DType::BF16:
+      return "bf16";
+    default:
+      return "?";
+  }
+}
+
+KvCache::KvCache(int64_t n_layers, int64_t ctx, int64_t width, DType type)
+    : n_layers_(n_layers), ctx_(ctx), width_(width), type_(type) {
+  if (type != DType::F32 && type != DType::BF16)
+    throw Error(cat("the KV cache holds f32 or bf16 values, not ", dtype_name(type)));
+  row_bytes_ = size_t(width) * dtype_size(type);
+  data_.resize(size_t(n_layers * ctx) * row_bytes_);
+}
+
+void KvCache::store(int64_t layer, int64_t pos, const float* row) {
+  void* dst = data(layer, pos);
+  if (type_ == DType::F32) {
+    std::copy_n(row, width_, static_cast<float*>(dst));
+    return;
+  }
+  uint16_t* d = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < width_; ++i) d[i] = f32_to_bf16(row[i]);  // round to nearest even
+}
+
+void KvCache::load(int64_t layer, int64_t pos, float* row) const {
+  const void* src = data(layer, pos);
+  if (type_ == DType::F32) {
+    std::copy_n(static_cast<const float*>(src), width_, row);
+    return;
+  }
+  const uint16_t* s = static_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < width_; ++i) row[i] = bf16_to_f32(s[i]);
+}
+
+Session::Session(const Model& model, ThreadPool& pool, int64_t ctx_size, DType cache_type)
     : model_(model),
       pool_(pool),
       cache_(model.config.num_hidden_layers + int64_t(model.mtp.size()),
              std::clamp<int64_t>(ctx_size, 1, model.config.max_position_embeddings),
-             model.config.kv_cache_width()) {
+             model.config.kv_cache_width(), cache_type) {
   if (ctx_size > model.config.max_position_embeddings)
     throw Error(cat("context size ", ctx_size, " exceeds the model's max_position_embeddings (",
                     model.config.max_position_embeddings, ")"));
@@ -41,23 +84,25 @@ void Session::set_keep_hidden(bool keep) {
   if (keep) hist_hidden_.reserve(size_t(cache_.ctx() * model_.config.hidden_size));
 }
 
-void Session::export_prefix(int64_t n, float* kv) const {
+void Session::export_prefix(int64_t n, void* kv) const {
   DS_CHECK(n >= 0 && n <= n_past(), "export_prefix: ", n, " of ", n_past(), " positions");
-  const int64_t W = cache_.width();
+  const size_t R = cache_.row_bytes();
+  uint8_t* dst = static_cast<uint8_t*>(kv);
   for (int64_t l = 0; l < cache_.n_layers(); ++l)
-    std::copy_n(cache_.layer(l), n * W, kv + l * n * W);
+    std::memcpy(dst + size_t(l * n) * R, cache_.data(l, 0), size_t(n) * R);
 }
 
-void Session::import_prefix(const int32_t* tokens, int64_t n, const float* kv, int64_t kv_positions,
+void Session::import_prefix(const int32_t* tokens, int64_t n, const void* kv, int64_t kv_positions,
                             const float* hidden) {
   DS_CHECK(n >= 0 && n <= kv_positions, "import_prefix: ", n, " of ", kv_positions, " positions");
   if (keep_hidden_ && !hidden)
     throw Error("import_prefix: the hidden states of the imported positions are unknown");
   if (n > cache_.ctx())
     throw Error(cat("import_prefix: ", n, " positions do not fit the context size ", cache_.ctx()));
-  const int64_t W = cache_.width();
+  const size_t R = cache_.row_bytes();
+  const uint8_t* src = static_cast<const uint8_t*>(kv);
   for (int64_t l = 0; l < cache_.n_layers(); ++l)
-    std::copy_n(kv + l * kv_positions * W, n * W, cache_.row(l, 0));
+    std::memcpy(cache_.data(l, 0), src + size_t(l * kv_positions) * R, size_t(n) * R);
   tokens_.assign(tokens, tokens + n);
   if (keep_hidden_) hist_hidden_.assign(hidden, hidden + n * model_.config.hidden_size);
   mtp_past_ = 0;

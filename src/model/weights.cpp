@@ -360,8 +360,8 @@ size_t Model::active_weight_bytes() const {
   return b;
 }
 
-int64_t Model::kv_bytes_per_token() const {
-  return config.num_hidden_layers * config.kv_cache_width() * int64_t(sizeof(float));
+int64_t Model::kv_bytes_per_token(DType cache_type) const {
+  return config.num_hidden_layers * config.kv_cache_width() * int64_t(dtype_size(cache_type));
 }
 
 }  // namespace ds

@@ -90,8 +90,8 @@ class Model {
   std::vector<std::pair<std::string, size_t>> bytes_by_dtype() const;
   /// Bytes of weights read to decode one token (shared parts plus num_experts_per_tok experts).
   size_t active_weight_bytes() const;
-  /// KV-cache bytes per token (all layers, fp32 cache).
-  int64_t kv_bytes_per_token() const;
+  /// KV-cache bytes per token (all main layers) for a cache of `cache_type` (F32 or BF16).
+  int64_t kv_bytes_per_token(DType cache_type = DType::F32) const;
 
   std::shared_ptr<void> storage;  // keeps the mapped files alive
 

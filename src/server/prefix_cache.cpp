@@ -24,6 +24,7 @@ int64_t PrefixCache::restore(Session& s, const std::vector<int32_t>& prompt, int
   auto best = entries_.end();
   int64_t best_n = 0;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->type != s.cache_type()) continue;
     if (s.keeps_hidden() && it->hidden.empty()) continue;
     const int64_t n = std::min(common(it->tokens, prompt), max_n);
     if (n > best_n) best_n = n, best = it;
@@ -42,6 +43,10 @@ void PrefixCache::store(const Session& s) {
   if (budget_ == 0 || n == 0) return;
   const std::vector<int32_t>& toks = s.tokens();
   for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->type != s.cache_type()) {
+      ++it;
+      continue;
+    }
     const int64_t c = common(it->tokens, toks);
     if (c == int64_t(it->tokens.size())) {  // the new sequence extends this snapshot
       bytes_ -= it->bytes();
@@ -55,10 +60,11 @@ void PrefixCache::store(const Session& s) {
   }
   Entry e;
   e.tokens.assign(toks.begin(), toks.begin() + n);
+  e.type = s.cache_type();
   const size_t hidden_floats = s.keeps_hidden() ? s.hidden_history().size() : 0;
-  if (e.tokens.size() * 4 + (size_t(n * s.kv_floats_per_token()) + hidden_floats) * 4 > budget_)
+  if (e.tokens.size() * 4 + size_t(n * s.kv_bytes_per_token()) + hidden_floats * 4 > budget_)
     return;
-  e.kv.resize(size_t(n * s.kv_floats_per_token()));
+  e.kv.resize(size_t(n * s.kv_bytes_per_token()));
   s.export_prefix(n, e.kv.data());
   if (s.keeps_hidden()) {
     e.hidden = s.hidden_history();

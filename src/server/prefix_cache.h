@@ -9,6 +9,8 @@
 #include <list>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace ds {
 class Session;
 }
@@ -23,13 +25,16 @@ class PrefixCache {
   /// Length of the longest prefix of `prompt` some snapshot holds.
   int64_t match(const std::vector<int32_t>& prompt) const;
   /// Loads the longest cached prefix of `prompt`, at most `max_n` tokens, into `s` (replacing
-  /// its cache) when it is longer than `min_n`; returns the tokens loaded, or 0. A session
-  /// that keeps its hidden states (speculative decoding) gets them too, and the MTP rows
-  /// that stay valid; snapshots without hidden states are not used for it.
+  /// its cache) when it is longer than `min_n`; returns the tokens loaded, or 0. Only
+  /// snapshots of sessions with the same cache type are candidates. A session that keeps its
+  /// hidden states (speculative decoding) gets them too, and the MTP rows that stay valid;
+  /// snapshots without hidden states are not used for it.
   int64_t restore(Session& s, const std::vector<int32_t>& prompt, int64_t max_n, int64_t min_n);
-  /// Snapshots the sequence `s` holds (with its hidden states when it keeps them). A snapshot it
-  /// extends is replaced; one that already extends it is only marked used. Evicts the least
-  /// recently used beyond the budget.
+  /// Snapshots the sequence `s` holds (with its hidden states when it keeps them). A snapshot
+  /// it extends is replaced; one that already extends it is only marked used. Evicts the least
+  /// recently used beyond the budget. The budget counts the real bytes:
+  /// Session::kv_bytes_per_token() per token (half as many for a BF16 cache as for F32), 4
+  /// per token id, and 4 per hidden-state float.
   void store(const Session& s);
 
   size_t bytes() const { return bytes_; }
@@ -39,10 +44,11 @@ class PrefixCache {
  private:
   struct Entry {
     std::vector<int32_t> tokens;  // [n]
-    std::vector<float> kv;        // [n_layers, n, width]
+    std::vector<uint8_t> kv;      // [n_layers, n, width] in the cache type of the session
+    DType type = DType::F32;      // that cache type (a snapshot only fits a cache of its type)
     std::vector<float> hidden;    // [n, D] when the session kept its hidden states (MTP)
     int64_t mtp_past = 0;         // MTP cache rows [0, mtp_past) of kv hold true pairs
-    size_t bytes() const { return tokens.size() * 4 + kv.size() * 4 + hidden.size() * 4; }
+    size_t bytes() const { return tokens.size() * 4 + kv.size() + hidden.size() * 4; }
   };
   static int64_t common(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
   void evict();

@@ -90,7 +90,8 @@ bool RequestState::wait(std::vector<Delta>& out, std::chrono::milliseconds timeo
 // ---- Slots ------------------------------------------------------------------------------------
 
 struct Scheduler::Slot {
-  Slot(const Model& m, ThreadPool& pool, int64_t ctx, bool keep_hidden) : session(m, pool, ctx) {
+  Slot(const Model& m, ThreadPool& pool, int64_t ctx, DType cache_type, bool keep_hidden)
+      : session(m, pool, ctx, cache_type) {
     session.set_keep_hidden(keep_hidden);  // the MTP module drafts from the hidden states
   }
   enum class Phase { kIdle, kPrefill, kDecode } phase = Phase::kIdle;
@@ -138,7 +139,8 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tok, ThreadPool& pool,
   opts_.spec_draft =
       model.mtp.empty() ? 0 : std::clamp<int>(opts_.spec_draft, 0, int(Session::kMaxBatch) - 1);
   for (int i = 0; i < opts_.n_slots; ++i)
-    slots_.push_back(std::make_unique<Slot>(model, pool, opts_.ctx_size, opts_.spec_draft > 0));
+    slots_.push_back(std::make_unique<Slot>(model, pool, opts_.ctx_size, opts_.cache_type,
+                                            opts_.spec_draft > 0));
   impl_->logits.resize(size_t(opts_.n_slots) * size_t(model.config.vocab_size));
   if (tok.eos_id()) stop_ids_.push_back(*tok.eos_id());
   if (model.config.eos_token_id) stop_ids_.push_back(int32_t(*model.config.eos_token_id));

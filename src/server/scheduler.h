@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/forward.h"
 #include "runtime/sampler.h"
 #include "server/output_constraint.h"
 #include "server/tool_calls.h"
@@ -94,6 +95,7 @@ class RequestState {
 struct SchedulerOptions {
   int n_slots = 4;
   int64_t ctx_size = 4096;
+  DType cache_type = kDefaultCacheType;  // element type of each slot's KV cache
   size_t cache_bytes = size_t(512) << 20;
   int64_t prefill_chunk = 64;  // prompt tokens per slot and step while other slots decode
   size_t max_queue = 256;      // waiting requests beyond which submit() refuses

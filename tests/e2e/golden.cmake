@@ -15,6 +15,9 @@ set(DSINFER_GOLDEN_CASES
   "kimi_k2_f32|--preset kimi-k2-tiny"
   "v3_bf16_sharp|--preset v3-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12"
   "v2_bf16_sharp|--preset v2-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12"
+  # A bf16 KV cache is held to the same statistical bounds (docs/numerics.md, section 7).
+  "v3_bf16_sharp_bf16cache|--preset v3-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12 --cache-type bf16"
+  "v2_bf16_sharp_bf16cache|--preset v2-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12 --cache-type bf16"
 )
 foreach(case ${DSINFER_GOLDEN_CASES})
   string(REPLACE "|" ";" parts "${case}")

@@ -43,6 +43,8 @@ def main():
     ap.add_argument("--gen", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    # The engine's KV-cache element type (default: the engine's default).
+    ap.add_argument("--cache-type", default=None)
     # exact: max |Δ| over all logits; stat: per-position median / p90 of |Δ| (bf16 compute).
     ap.add_argument("--max-abs", type=float, default=1e-4)
     ap.add_argument("--max-median", type=float, default=None)
@@ -90,7 +92,8 @@ def main():
             env["DSINFER_ISA"] = a.isa
         eng_out = os.path.join(tmp, "eng.bin")
         eng_gen = json.loads(run([a.dsinfer, "logits", "-m", model, "--tokens", tokens, "--out", eng_out,
-                                  "--gen", str(a.gen), "-t", str(a.threads)] + mtp_args("eng-mtp.bin"),
+                                  "--gen", str(a.gen), "-t", str(a.threads)] + mtp_args("eng-mtp.bin") +
+                                 (["--cache-type", a.cache_type] if a.cache_type else []),
                                  env=env).strip().splitlines()[-1])
 
         ref = np.fromfile(ref_out, dtype="<f4").reshape(a.n_tokens, vocab).astype(np.float64)
@@ -100,7 +103,7 @@ def main():
         # to the median over positions of each (docs/numerics.md, section 2).
         med = np.median(d, axis=1)
         p90 = np.percentile(d, 90, axis=1)
-        print(f"{a.preset} {a.dtype} isa={a.isa or 'auto'}: max|Δ| {d.max():.3e}  "
+        print(f"{a.preset} {a.dtype} isa={a.isa or 'auto'} cache={a.cache_type or 'default'}: max|Δ| {d.max():.3e}  "
               f"typical median {np.median(med):.3e}  typical p90 {np.median(p90):.3e}  "
               f"worst position median {med.max():.3e}")
         ok = True

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "cache_options.h"
 #include "command.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -31,6 +32,7 @@ struct Opts {
   bool machine = false;
   std::string prompt;  // decode after this chat-rendered prompt instead of one random token
   int depth = 0;       // or after this many random tokens (decode at a long context)
+  DType cache_type = kDefaultCacheType;
   SpecOptions spec;
 };
 
@@ -90,7 +92,7 @@ int run(const Opts& o) {
   int64_t drafted = 0, accepted = 0;
   // Greedy decoding through the generator; `k` drafts per step (0: plain decoding).
   auto decode = [&](int k) {
-    Session s(*model, pool, ctx);
+    Session s(*model, pool, ctx, o.cache_type);
     if (k > 0) s.set_keep_hidden(true);
     GenerationParams gp;
     gp.max_tokens = o.n_gen;
@@ -107,7 +109,7 @@ int run(const Opts& o) {
   };
   for (int rep = 0; rep < std::max(o.reps, 1); ++rep) {
     if (o.n_prompt > 0) {
-      Session s(*model, pool, ctx);
+      Session s(*model, pool, ctx, o.cache_type);
       const double t0 = now_seconds();
       s.forward(prompt.data(), o.n_prompt, logits.data(), false);
       pp.push_back(o.n_prompt / (now_seconds() - t0));
@@ -125,6 +127,8 @@ int run(const Opts& o) {
   out["model"] = model->name;
   out["n_prompt"] = o.n_prompt;
   out["n_gen"] = o.n_gen;
+  out["depth"] = o.depth;
+  out["cache_type"] = cache_type_name(o.cache_type);
   out["prefill_tokens_per_s"] = pp_tps;
   out["decode_tokens_per_s"] = tg_tps;
   out["weight_bytes_per_decoded_token"] = bytes;
@@ -144,8 +148,8 @@ int run(const Opts& o) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("model %s, %d threads, kernels %s\n", model->name.c_str(), pool.size(),
-              cpu_kernels().name);
+  std::printf("model %s, %d threads, kernels %s, %s cache\n", model->name.c_str(), pool.size(),
+              cpu_kernels().name, cache_type_name(o.cache_type));
   std::printf("machine: read %.1f GB/s, FMA peak %.1f GFLOP/s, int8 dot peak %.1f Gop/s\n",
               lim.read_gbps, lim.fma_gflops, lim.int8_gops);
   if (o.n_prompt > 0)
@@ -183,6 +187,7 @@ const Registrar reg{
        app.add_option("--depth", o->depth,
                       "Decode after this many random prompt tokens (speed at a long context)")
            ->check(CLI::NonNegativeNumber);
+       add_cache_type_option(app, o->cache_type);
        app.add_option("--prompt", o->prompt,
                       "Decode after this prompt (chat template applied; stops at end of answer) "
                       "instead of one random token");

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
 #include "model/forward.h"
@@ -46,6 +47,7 @@ struct Opts {
   std::string model, system;
   int64_t n_predict = 2048;
   int64_t ctx = 4096;
+  DType cache_type = kDefaultCacheType;
   int threads = 0;
   bool hide_thinking = false, verbose = false;
   SamplingParams sampling;
@@ -78,7 +80,8 @@ class Chat {
     pool_ =
         std::make_unique<ThreadPool>(o_.threads > 0 ? o_.threads : ThreadPool::default_threads());
     session_ = std::make_unique<Session>(
-        *lm_.model, *pool_, std::min<int64_t>(o_.ctx, lm_.model->config.max_position_embeddings));
+        *lm_.model, *pool_, std::min<int64_t>(o_.ctx, lm_.model->config.max_position_embeddings),
+        o_.cache_type);
     if (o_.spec.drafts_for(*lm_.model) > 0) session_->set_keep_hidden(true);
     reset();
     struct sigaction sa {};
@@ -342,6 +345,7 @@ const Registrar reg{
            ->check(CLI::PositiveNumber);
        app.add_option("-c,--ctx-size", o->ctx, "Context size in tokens")
            ->check(CLI::PositiveNumber);
+       add_cache_type_option(app, o->cache_type);
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
            ->check(CLI::NonNegativeNumber);
        app.add_flag("--hide-thinking", o->hide_thinking, "Do not show the reasoning");

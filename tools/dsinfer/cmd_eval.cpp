@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
 #include "model/forward.h"
@@ -26,6 +27,7 @@ struct Opts {
   int64_t n_predict = 384;
   int64_t limit = 0;
   int threads = 0;
+  DType cache_type = kDefaultCacheType;
   bool json = false, show_failures = false;
   SpecOptions spec;
 };
@@ -69,7 +71,8 @@ int run(const Opts& o) {
         lm, nlohmann::json::array({{{"role", "user"}, {"content", p["question"]}}}), &prompt_text);
     Session s(*lm.model, pool,
               std::min<int64_t>(int64_t(prompt.size()) + o.n_predict + 1,
-                                lm.model->config.max_position_embeddings));
+                                lm.model->config.max_position_embeddings),
+              o.cache_type);
     if (drafts > 0) s.set_keep_hidden(true);
     GenerationParams gp;
     gp.max_tokens = o.n_predict;
@@ -172,6 +175,7 @@ const Registrar reg{
            ->check(CLI::NonNegativeNumber);
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
            ->check(CLI::NonNegativeNumber);
+       add_cache_type_option(app, o->cache_type);
        app.add_flag("--json", o->json, "Print one JSON object");
        app.add_flag("--show-failures", o->show_failures, "Print wrong answers on stderr");
        add_spec_options(app, o->spec);

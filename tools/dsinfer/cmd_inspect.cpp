@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
 #include "model/weights.h"
@@ -16,6 +17,7 @@ struct Opts {
   std::string model;
   int64_t ctx = 4096;
   int64_t parallel = 1;
+  DType cache_type = kDefaultCacheType;
   bool json = false;
 };
 
@@ -77,7 +79,7 @@ int run(const Opts& o) {
     by_dtype[dt] = b;
     weights += b;
   }
-  const int64_t kv_tok = m->kv_bytes_per_token();
+  const int64_t kv_tok = m->kv_bytes_per_token(o.cache_type);
   const int64_t kv_total = kv_tok * o.ctx * o.parallel;
   // Activations of a full prefill batch (Session::kMaxBatch tokens) per slot: residual,
   // projections, attention scores and the logits, rounded up generously.
@@ -119,6 +121,7 @@ int run(const Opts& o) {
       {"weight_bytes_by_dtype", by_dtype},
       {"weight_bytes_read_per_token", m->active_weight_bytes()},
       {"kv_bytes_per_token", kv_tok},
+      {"kv_cache_type", cache_type_name(o.cache_type)},
       {"kv_values_per_token_per_layer", c.kv_cache_width()},
       {"ctx", o.ctx},
       {"parallel", o.parallel},
@@ -164,10 +167,11 @@ int run(const Opts& o) {
               human_bytes(double(weights)).c_str(),
               human_bytes(double(m->active_weight_bytes())).c_str());
   std::printf(
-      "KV cache:              %s per token (%lld values per layer); %s for %lld tokens x %lld "
-      "slot(s)\n",
+      "KV cache:              %s per token (%lld %s values per layer); %s for %lld tokens x "
+      "%lld slot(s)\n",
       human_bytes(double(kv_tok)).c_str(), (long long)c.kv_cache_width(),
-      human_bytes(double(kv_total)).c_str(), (long long)o.ctx, (long long)o.parallel);
+      cache_type_name(o.cache_type), human_bytes(double(kv_total)).c_str(), (long long)o.ctx,
+      (long long)o.parallel);
   std::printf("peak RAM (estimate):   %s", human_bytes(double(peak)).c_str());
   if (ram > 0)
     std::printf(" of %s on this machine: %s\n", human_bytes(double(ram)).c_str(),
@@ -190,6 +194,7 @@ const Registrar reg{
        app.add_option("--parallel", o->parallel,
                       "Parallel sequences (server slots) for the estimate")
            ->check(CLI::PositiveNumber);
+       add_cache_type_option(app, o->cache_type);
        app.add_flag("--json", o->json, "Print one JSON object");
        return [o] { return run(*o); };
      },

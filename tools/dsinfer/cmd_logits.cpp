@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
 #include "model/forward.h"
@@ -39,6 +40,7 @@ struct Opts {
   std::string model, tokens, out, mtp_out;
   int gen = 0;
   int threads = 0;
+  DType cache_type = kDefaultCacheType;
 };
 
 int run(const Opts& o) {
@@ -51,7 +53,7 @@ int run(const Opts& o) {
                     " generated exceed the model's context of ",
                     model->config.max_position_embeddings));
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
-  Session s(*model, pool, need);
+  Session s(*model, pool, need, o.cache_type);
   std::vector<float> logits(size_t(int64_t(tokens.size()) * V));
   s.forward(tokens.data(), int64_t(tokens.size()), logits.data(), true);
   {
@@ -108,6 +110,7 @@ const Registrar reg{
                       "Also write the MTP draft logits [n-1, vocab] to this file");
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
            ->check(CLI::NonNegativeNumber);
+       add_cache_type_option(app, o->cache_type);
        return [o] { return run(*o); };
      },
      50}};

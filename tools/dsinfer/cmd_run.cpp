@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
 #include "model/forward.h"
@@ -23,6 +24,7 @@ struct Opts {
   std::string model, prompt, system;
   int64_t n_predict = 1024;
   int64_t ctx = 4096;
+  DType cache_type = kDefaultCacheType;
   int threads = 0;
   bool raw = false, hide_thinking = false, json = false, verbose = false;
   SamplingParams sampling;
@@ -53,7 +55,7 @@ int run(Opts o) {
   }
   const int64_t ctx = std::min<int64_t>(o.ctx, lm.model->config.max_position_embeddings);
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
-  Session session(*lm.model, pool, ctx);
+  Session session(*lm.model, pool, ctx, o.cache_type);
   const int drafts = o.spec.drafts_for(*lm.model);
   if (drafts > 0) session.set_keep_hidden(true);
 
@@ -145,6 +147,7 @@ const Registrar reg{
            ->check(CLI::PositiveNumber);
        app.add_option("-c,--ctx-size", o->ctx, "Context size in tokens")
            ->check(CLI::PositiveNumber);
+       add_cache_type_option(app, o->cache_type);
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
            ->check(CLI::NonNegativeNumber);
        app.add_flag("--raw", o->raw, "Send the prompt as is, without the chat template");

@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
 #include "io/embedded_model.h"
@@ -23,6 +24,7 @@ struct Opts {
   int port = 8080;
   int parallel = 4;
   int64_t ctx = 4096;
+  DType cache_type = kDefaultCacheType;
   int64_t cache_ram_mib = 512;
   int64_t max_tokens = 4096;
   int64_t max_body_kib = 8192;
@@ -73,6 +75,7 @@ int serve(const Opts& o) {
   server::SchedulerOptions sched;
   sched.n_slots = o.parallel;
   sched.ctx_size = ctx;
+  sched.cache_type = o.cache_type;
   sched.cache_bytes = size_t(o.cache_ram_mib) << 20;
   sched.prefill_chunk = o.prefill_chunk;
   sched.spec_draft = o.spec.drafts_for(*lm.model);
@@ -89,8 +92,10 @@ int serve(const Opts& o) {
     std::fprintf(stderr, "dsinfer serve: speculative decoding, %d MTP draft%s per step%s\n",
                  sched.spec_draft, sched.spec_draft == 1 ? "" : "s",
                  sched.spec_min_accept > 0 ? " (stops for requests whose drafts do not pay)" : "");
-  std::fprintf(stderr, "dsinfer serve: model '%s' on http://%s:%d (%d slots, context %lld)\n",
-               so.model_name.c_str(), o.host.c_str(), port, o.parallel, (long long)ctx);
+  std::fprintf(stderr,
+               "dsinfer serve: model '%s' on http://%s:%d (%d slots, context %lld, %s cache)\n",
+               so.model_name.c_str(), o.host.c_str(), port, o.parallel, (long long)ctx,
+               cache_type_name(o.cache_type));
   std::fflush(stderr);
   std::thread signals([&] {
     int sig = 0;
@@ -119,6 +124,7 @@ const Registrar reg{
            ->check(CLI::Range(1, 256));
        app.add_option("-c,--ctx-size", o->ctx, "Context size of each slot in tokens")
            ->check(CLI::PositiveNumber);
+       add_cache_type_option(app, o->cache_type);
        app.add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on /v1 routes");
        app.add_option("--cache-ram", o->cache_ram_mib, "Prefix-cache budget in MiB (0: off)")
            ->check(CLI::NonNegativeNumber);

@@ -71,6 +71,13 @@ struct CpuKernels {
   /// x[i] = exp(x[i] − m) for i < n (0 where x[i] − m < −87); returns Σ x[i]. The SIMD
   /// versions use a degree-6 polynomial after range reduction (within 2 ulp of expf).
   float (*exp_shifted_sum)(float* x, int64_t n, float m);
+  /// attn_scores and attn_values over a BF16 cache: kv holds bf16 bits (widened exactly to
+  /// f32 in registers), q and p stay f32. The products are those of the f32 kernels on the
+  /// widened cache; only the order of summation differs.
+  void (*attn_scores_bf16)(const float* q, int64_t qs, int64_t nh, const uint16_t* kv, int64_t ks,
+                           int64_t len, int64_t w, float scale, float* out, int64_t os);
+  void (*attn_values_bf16)(const float* p, int64_t ps, int64_t nh, const uint16_t* kv, int64_t ks,
+                           int64_t len, int64_t r, float* u, int64_t us);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.

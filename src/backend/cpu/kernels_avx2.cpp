@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <vector>
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
@@ -182,6 +183,112 @@ void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_
   });
 }
 
+// ---- A BF16 cache ------------------------------------------------------------------------
+// As in the AVX-512 kernels: a 256-bit load of 16 bf16 values becomes two f32 vectors, the
+// even elements (low halves shifted up) and the odd ones (high halves masked); the query is
+// de-interleaved once per call and value sums are re-interleaved when stored. Tails shorter
+// than 16 values are scalar.
+
+inline __m256 bf16_even(__m256i v) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+inline __m256 bf16_odd(__m256i v) {
+  return _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(int(0xffff0000u))));
+}
+
+// G query rows: the de-interleaved full chunks qp ([G, wf]) and the plain rows q for the tail.
+template <int G>
+void scores_group_bf16(const float* qp, int64_t wf, const float* q, int64_t qs, const uint16_t* kv,
+                       int64_t ks, int64_t len, int64_t w, float scale, float* out, int64_t os) {
+  for (int64_t s = 0; s < len; ++s) {
+    const uint16_t* k = kv + s * ks;
+    __m256 ae[G], ao[G];
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      ae[g] = _mm256_setzero_ps();
+      ao[g] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < wf; i += 16) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + i));
+      const __m256 ke = bf16_even(v), ko = bf16_odd(v);
+      DS_UNROLL for (int g = 0; g < G; ++g) {
+        ae[g] = _mm256_fmadd_ps(_mm256_loadu_ps(qp + g * wf + i), ke, ae[g]);
+        ao[g] = _mm256_fmadd_ps(_mm256_loadu_ps(qp + g * wf + i + 8), ko, ao[g]);
+      }
+    }
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      float d = hsum(_mm256_add_ps(ae[g], ao[g]));
+      for (int64_t t = wf; t < w; ++t) d += q[g * qs + t] * bf16_to_f32(k[t]);
+      out[g * os + s] = scale * d;
+    }
+  }
+}
+
+void attn_scores_bf16(const float* q, int64_t qs, int64_t nh, const uint16_t* kv, int64_t ks,
+                      int64_t len, int64_t w, float scale, float* out, int64_t os) {
+  const int64_t wf = w / 16 * 16;  // values in full 16-value chunks
+  thread_local std::vector<float> qp;
+  if (qp.size() < size_t(nh * wf)) qp.resize(size_t(nh * wf));
+  for (int64_t h = 0; h < nh; ++h)
+    for (int64_t i = 0; i < wf; i += 16)
+      for (int64_t k = 0; k < 8; ++k) {
+        qp[size_t(h * wf + i + k)] = q[h * qs + i + 2 * k];
+        qp[size_t(h * wf + i + 8 + k)] = q[h * qs + i + 2 * k + 1];
+      }
+  for_head_groups(nh, [&](int64_t h, auto g) {
+    scores_group_bf16<decltype(g)::value>(qp.data() + h * wf, wf, q + h * qs, qs, kv, ks, len, w,
+                                          scale, out + h * os, os);
+  });
+}
+
+// G heads × 16 columns of u, accumulated over the positions in even/odd order.
+template <int G>
+void values_block_bf16(const float* p, int64_t ps, const uint16_t* kv, int64_t ks, int64_t len,
+                       float* u, int64_t us) {
+  __m256 ae[G], ao[G];
+  DS_UNROLL for (int g = 0; g < G; ++g) {
+    ae[g] = _mm256_setzero_ps();
+    ao[g] = _mm256_setzero_ps();
+  }
+  for (int64_t s = 0; s < len; ++s) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv + s * ks));
+    const __m256 ke = bf16_even(v), ko = bf16_odd(v);
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      const __m256 pb = _mm256_set1_ps(p[g * ps + s]);
+      ae[g] = _mm256_fmadd_ps(pb, ke, ae[g]);
+      ao[g] = _mm256_fmadd_ps(pb, ko, ao[g]);
+    }
+  }
+  DS_UNROLL for (int g = 0; g < G; ++g) {
+    // unpacklo: columns 0–3 | 8–11, unpackhi: 4–7 | 12–15.
+    const __m256 lo = _mm256_unpacklo_ps(ae[g], ao[g]), hi = _mm256_unpackhi_ps(ae[g], ao[g]);
+    float* dst = u + g * us;
+    _mm256_storeu_ps(dst,
+                     _mm256_add_ps(_mm256_loadu_ps(dst), _mm256_permute2f128_ps(lo, hi, 0x20)));
+    _mm256_storeu_ps(dst + 8,
+                     _mm256_add_ps(_mm256_loadu_ps(dst + 8), _mm256_permute2f128_ps(lo, hi, 0x31)));
+  }
+}
+
+template <int G>
+void values_group_bf16(const float* p, int64_t ps, const uint16_t* kv, int64_t ks, int64_t len,
+                       int64_t r, float* u, int64_t us) {
+  int64_t j = 0;
+  for (; j + 16 <= r; j += 16) values_block_bf16<G>(p, ps, kv + j, ks, len, u + j, us);
+  for (; j < r; ++j)
+    for (int g = 0; g < G; ++g) {
+      float acc = 0;
+      for (int64_t s = 0; s < len; ++s) acc += p[g * ps + s] * bf16_to_f32(kv[s * ks + j]);
+      u[g * us + j] += acc;
+    }
+}
+
+void attn_values_bf16(const float* p, int64_t ps, int64_t nh, const uint16_t* kv, int64_t ks,
+                      int64_t len, int64_t r, float* u, int64_t us) {
+  for_head_groups(nh, [&](int64_t h, auto g) {
+    values_group_bf16<decltype(g)::value>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+  });
+}
+
 // As the AVX-512 exp: 2^k · e^r with a degree-6 polynomial; 2^k built in the exponent field
 // (k ∈ [−126, 127] for the arguments the clamp [−87, 88] lets through).
 inline __m256 exp256(__m256 x) {
@@ -245,7 +352,9 @@ const CpuKernels& kernels_avx2() {
                             int8_loop,
                             attn_scores,
                             attn_values,
-                            exp_shifted_sum};
+                            exp_shifted_sum,
+                            attn_scores_bf16,
+                            attn_values_bf16};
   return k;
 }
 

@@ -1,6 +1,8 @@
 // AVX-512 (F/BW/VL/DQ) kernels. Compiled with AVX-512 flags; reached only through dispatch.
 #include <immintrin.h>
 
+#include <vector>
+
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
@@ -192,6 +194,145 @@ void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_
   });
 }
 
+// ---- A BF16 cache ------------------------------------------------------------------------
+// A 512-bit load of 32 bf16 values becomes two f32 vectors with one instruction each: the
+// low halves of the 32-bit lanes shifted up (elements 0, 2, …, 30) and the high halves
+// masked (elements 1, 3, …, 31). The kernels work in that even/odd order: the scores kernel
+// de-interleaves the query once per call, the values kernel re-interleaves its sums when it
+// stores them. (cvtepu16 + shift would cost two instructions per 16 values.)
+
+inline __mmask32 tail_mask32(int64_t left) {
+  return left >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << left) - 1);
+}
+inline __mmask16 tail_mask16(int64_t left) {
+  return left <= 0 ? __mmask16(0) : tail_mask(left);
+}
+inline __m512 bf16_even(__m512i v) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+inline __m512 bf16_odd(__m512i v) {
+  return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0xffff0000u))));
+}
+
+// G query rows (de-interleaved, [G, wp]) against S cache rows at a time.
+template <int G, int S>
+void scores_block_bf16(const float* qp, int64_t wp, const uint16_t* k, int64_t ks, int64_t w,
+                       float scale, float* out, int64_t os) {
+  __m512 ae[G][S], ao[G][S];
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int s = 0; s < S; ++s) {
+    ae[g][s] = _mm512_setzero_ps();
+    ao[g][s] = _mm512_setzero_ps();
+  }
+  for (int64_t i = 0; i < w; i += 32) {
+    const __mmask32 m = tail_mask32(w - i);
+    __m512 ke[S], ko[S];
+    DS_UNROLL for (int s = 0; s < S; ++s) {
+      const __m512i v = _mm512_maskz_loadu_epi16(m, k + s * ks + i);
+      ke[s] = bf16_even(v);
+      ko[s] = bf16_odd(v);
+    }
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      const __m512 qe = _mm512_loadu_ps(qp + g * wp + i);
+      const __m512 qo = _mm512_loadu_ps(qp + g * wp + i + 16);
+      DS_UNROLL for (int s = 0; s < S; ++s) {
+        ae[g][s] = _mm512_fmadd_ps(qe, ke[s], ae[g][s]);
+        ao[g][s] = _mm512_fmadd_ps(qo, ko[s], ao[g][s]);
+      }
+    }
+  }
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int s = 0; s < S; ++s) out[g * os + s] =
+      scale * _mm512_reduce_add_ps(_mm512_add_ps(ae[g][s], ao[g][s]));
+}
+
+template <int G>
+void scores_group_bf16(const float* qp, int64_t wp, const uint16_t* kv, int64_t ks, int64_t len,
+                       int64_t w, float scale, float* out, int64_t os) {
+  int64_t s = 0;
+  for (; s + 2 <= len; s += 2)
+    scores_block_bf16<G, 2>(qp, wp, kv + s * ks, ks, w, scale, out + s, os);
+  if (s < len) scores_block_bf16<G, 1>(qp, wp, kv + s * ks, ks, w, scale, out + s, os);
+}
+
+void attn_scores_bf16(const float* q, int64_t qs, int64_t nh, const uint16_t* kv, int64_t ks,
+                      int64_t len, int64_t w, float scale, float* out, int64_t os) {
+  // The query rows in the even/odd order of each 32-value chunk, zero beyond w.
+  const int64_t wp = (w + 31) / 32 * 32;
+  thread_local std::vector<float> qp;
+  if (qp.size() < size_t(nh * wp)) qp.resize(size_t(nh * wp));
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int64_t h = 0; h < nh; ++h)
+    for (int64_t i = 0; i < wp; i += 32) {
+      const float* src = q + h * qs + i;
+      const __m512 a = _mm512_maskz_loadu_ps(tail_mask16(w - i), src);
+      const __m512 b = _mm512_maskz_loadu_ps(tail_mask16(w - i - 16), src + 16);
+      _mm512_storeu_ps(qp.data() + h * wp + i, _mm512_permutex2var_ps(a, ie, b));
+      _mm512_storeu_ps(qp.data() + h * wp + i + 16, _mm512_permutex2var_ps(a, io, b));
+    }
+  for_head_groups(nh, [&](int64_t h, auto g) {
+    scores_group_bf16<decltype(g)::value>(qp.data() + h * wp, wp, kv, ks, len, w, scale,
+                                          out + h * os, os);
+  });
+}
+
+// G heads × C chunks of 32 columns of u (`left` columns remain from here), accumulated over
+// the positions in even/odd order and re-interleaved once at the end.
+template <int G, int C>
+void values_block_bf16(const float* p, int64_t ps, const uint16_t* kv, int64_t ks, int64_t len,
+                       int64_t left, float* u, int64_t us) {
+  __m512 ae[G][C], ao[G][C];
+  __mmask32 m[C];
+  DS_UNROLL for (int c = 0; c < C; ++c) m[c] = tail_mask32(left - 32 * c);
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int c = 0; c < C; ++c) {
+    ae[g][c] = _mm512_setzero_ps();
+    ao[g][c] = _mm512_setzero_ps();
+  }
+  for (int64_t s = 0; s < len; ++s) {
+    __m512 ke[C], ko[C];
+    DS_UNROLL for (int c = 0; c < C; ++c) {
+      const __m512i v = _mm512_maskz_loadu_epi16(m[c], kv + s * ks + 32 * c);
+      ke[c] = bf16_even(v);
+      ko[c] = bf16_odd(v);
+    }
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      const __m512 pb = _mm512_set1_ps(p[g * ps + s]);
+      DS_UNROLL for (int c = 0; c < C; ++c) {
+        ae[g][c] = _mm512_fmadd_ps(pb, ke[c], ae[g][c]);
+        ao[g][c] = _mm512_fmadd_ps(pb, ko[c], ao[g][c]);
+      }
+    }
+  }
+  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i ih =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int c = 0; c < C; ++c) {
+    float* dst = u + g * us + 32 * c;
+    const __mmask16 m0 = tail_mask16(left - 32 * c), m1 = tail_mask16(left - 32 * c - 16);
+    const __m512 lo = _mm512_permutex2var_ps(ae[g][c], il, ao[g][c]);
+    const __m512 hi = _mm512_permutex2var_ps(ae[g][c], ih, ao[g][c]);
+    _mm512_mask_storeu_ps(dst, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dst), lo));
+    _mm512_mask_storeu_ps(dst + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst + 16), hi));
+  }
+}
+
+template <int G>
+void values_group_bf16(const float* p, int64_t ps, const uint16_t* kv, int64_t ks, int64_t len,
+                       int64_t r, float* u, int64_t us) {
+  for (int64_t j = 0; j < r; j += 64) {
+    if (r - j > 32)
+      values_block_bf16<G, 2>(p, ps, kv + j, ks, len, r - j, u + j, us);
+    else
+      values_block_bf16<G, 1>(p, ps, kv + j, ks, len, r - j, u + j, us);
+  }
+}
+
+void attn_values_bf16(const float* p, int64_t ps, int64_t nh, const uint16_t* kv, int64_t ks,
+                      int64_t len, int64_t r, float* u, int64_t us) {
+  for_head_groups(nh, [&](int64_t h, auto g) {
+    values_group_bf16<decltype(g)::value>(p + h * ps, ps, kv, ks, len, r, u + h * us, us);
+  });
+}
+
 // exp(x) = 2^k · e^r, k = round(x·log2 e), |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial
 // (truncation < 1.2e-7 relative), 2^k applied by vscalefps.
 inline __m512 exp512(__m512 x) {
@@ -247,7 +388,9 @@ const CpuKernels& kernels_avx512() {
                             int8_loop,
                             attn_scores,
                             attn_values,
-                            exp_shifted_sum};
+                            exp_shifted_sum,
+                            attn_scores_bf16,
+                            attn_values_bf16};
   return k;
 }
 

@@ -113,6 +113,35 @@ void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_
     for (int64_t s = 0; s < len; ++s) axpy_f32(p[h * ps + s], kv + s * ks, u + h * us, r);
 }
 
+void attn_scores_bf16(const float* q, int64_t qs, int64_t nh, const uint16_t* kv, int64_t ks,
+                      int64_t len, int64_t w, float scale, float* out, int64_t os) {
+  for (int64_t h = 0; h < nh; ++h)
+    for (int64_t s = 0; s < len; ++s) {
+      const float* qh = q + h * qs;
+      const uint16_t* k = kv + s * ks;
+      // Eight partial sums, as dot_f32.
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 8 <= w; i += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += qh[i + j] * bf16_to_f32(k[i + j]);
+      float d = 0;
+      for (int j = 0; j < 8; ++j) d += acc[j];
+      for (; i < w; ++i) d += qh[i] * bf16_to_f32(k[i]);
+      out[h * os + s] = scale * d;
+    }
+}
+
+void attn_values_bf16(const float* p, int64_t ps, int64_t nh, const uint16_t* kv, int64_t ks,
+                      int64_t len, int64_t r, float* u, int64_t us) {
+  for (int64_t h = 0; h < nh; ++h)
+    for (int64_t s = 0; s < len; ++s) {
+      const float a = p[h * ps + s];
+      const uint16_t* k = kv + s * ks;
+      float* uh = u + h * us;
+      for (int64_t j = 0; j < r; ++j) uh[j] += a * bf16_to_f32(k[j]);
+    }
+}
+
 float exp_shifted_sum(float* x, int64_t n, float m) {
   float sum = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -147,7 +176,9 @@ const CpuKernels& kernels_scalar() {
                             int8_loop,
                             attn_scores,
                             attn_values,
-                            exp_shifted_sum};
+                            exp_shifted_sum,
+                            attn_scores_bf16,
+                            attn_values_bf16};
   return k;
 }
 

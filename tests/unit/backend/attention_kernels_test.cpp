@@ -1,6 +1,7 @@
-// The attention kernels (attn_scores, attn_values, exp_shifted_sum) on every ISA this CPU
-// supports against float64 sums, over head counts and widths that leave every kind of tail
-// (groups of 4 heads, 16/8-float vectors, 64-column blocks).
+// The attention kernels (attn_scores, attn_values, exp_shifted_sum, and the variants over a
+// BF16 cache) on every ISA this CPU supports against float64 sums and the scalar table, over
+// head counts and widths that leave every kind of tail (groups of 4 heads, 16/8-float
+// vectors, 32/16-value bf16 chunks, 64-column blocks).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "core/dtype.h"
 
 namespace ds {
 namespace {
@@ -75,6 +77,97 @@ TEST_P(AttentionKernelTest, ValuesAccumulateLikeFloat64) {
             ASSERT_EQ(u[size_t(h * us + j)], u0[size_t(h * us + j)]) << "wrote past r";
         }
       }
+}
+
+// bf16 cache rows: random values rounded to bf16, with NaN in the padding after the first
+// `w` of each row of `stride` (a kernel that reads past the row's width poisons its result).
+std::vector<uint16_t> random_bf16_rows(int64_t rows, int64_t w, int64_t stride, uint32_t seed) {
+  const auto f = random_floats(size_t(rows * stride), seed);
+  std::vector<uint16_t> v(f.size());
+  for (int64_t s = 0; s < rows; ++s)
+    for (int64_t i = 0; i < stride; ++i)
+      v[size_t(s * stride + i)] = i < w ? f32_to_bf16(f[size_t(s * stride + i)]) : uint16_t(0x7fc0);
+  return v;
+}
+
+TEST_P(AttentionKernelTest, Bf16ScoresMatchFloat64AndScalar) {
+  for (int64_t w : {1, 7, 13, 16, 17, 31, 32, 33, 80, 100, 576})
+    for (int64_t nh : {1, 2, 3, 4, 5, 7, 9})
+      for (int64_t len : {1, 2, 5, 37}) {
+        const int64_t qs = w + 3, ks = w + 5, os = len + 4;
+        const auto q = random_floats(size_t(nh * qs), 1);
+        const auto kv = random_bf16_rows(len, w, ks, 2);
+        std::vector<float> out(size_t(nh * os), -7.0f), ref_out(size_t(nh * os), -7.0f);
+        k().attn_scores_bf16(q.data(), qs, nh, kv.data(), ks, len, w, 0.125f, out.data(), os);
+        kernels_scalar().attn_scores_bf16(q.data(), qs, nh, kv.data(), ks, len, w, 0.125f,
+                                          ref_out.data(), os);
+        for (int64_t h = 0; h < nh; ++h)
+          for (int64_t s = 0; s < len; ++s) {
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < w; ++i) {
+              const double x = double(q[size_t(h * qs + i)]) * bf16_to_f32(kv[size_t(s * ks + i)]);
+              ref += x;
+              mag += std::fabs(x);
+            }
+            const float got = out[size_t(h * os + s)];
+            ASSERT_NEAR(got, 0.125 * ref, 0.125 * mag * 1e-6 + 1e-7)
+                << "w " << w << " nh " << nh << " len " << len << " h " << h << " s " << s;
+            ASSERT_NEAR(got, ref_out[size_t(h * os + s)], 0.125 * mag * 2e-6 + 1e-7)
+                << "vs scalar: w " << w << " nh " << nh << " len " << len;
+          }
+        for (int64_t h = 0; h < nh; ++h)
+          for (int64_t s = len; s < os; ++s) ASSERT_EQ(out[size_t(h * os + s)], -7.0f);
+      }
+}
+
+TEST_P(AttentionKernelTest, Bf16ValuesMatchFloat64AndScalar) {
+  for (int64_t r : {1, 5, 8, 13, 16, 17, 31, 32, 33, 48, 64, 72, 100, 512})
+    for (int64_t nh : {1, 2, 3, 4, 6})
+      for (int64_t len : {1, 3, 40}) {
+        const int64_t ps = len + 1, ks = r + 19, us = r + 2;
+        const auto p = random_floats(size_t(nh * ps), 3);
+        const auto kv = random_bf16_rows(len, r, ks, 4);
+        const auto u0 = random_floats(size_t(nh * us), 5);
+        auto u = u0, u_ref = u0;
+        k().attn_values_bf16(p.data(), ps, nh, kv.data(), ks, len, r, u.data(), us);
+        kernels_scalar().attn_values_bf16(p.data(), ps, nh, kv.data(), ks, len, r, u_ref.data(),
+                                          us);
+        for (int64_t h = 0; h < nh; ++h) {
+          for (int64_t j = 0; j < r; ++j) {
+            double ref = u0[size_t(h * us + j)], mag = std::fabs(ref);
+            for (int64_t s = 0; s < len; ++s) {
+              const double x = double(p[size_t(h * ps + s)]) * bf16_to_f32(kv[size_t(s * ks + j)]);
+              ref += x;
+              mag += std::fabs(x);
+            }
+            const float got = u[size_t(h * us + j)];
+            ASSERT_NEAR(got, ref, mag * 1e-6 + 1e-7)
+                << "r " << r << " nh " << nh << " len " << len << " h " << h << " j " << j;
+            ASSERT_NEAR(got, u_ref[size_t(h * us + j)], mag * 2e-6 + 1e-7)
+                << "vs scalar: r " << r << " nh " << nh << " len " << len << " j " << j;
+          }
+          for (int64_t j = r; j < us; ++j)
+            ASSERT_EQ(u[size_t(h * us + j)], u0[size_t(h * us + j)]) << "wrote past r";
+        }
+      }
+}
+
+// On a cache of bf16 values the bf16 kernels and the f32 kernels on the widened cache sum the
+// same products: they agree to float rounding.
+TEST_P(AttentionKernelTest, Bf16KernelsAgreeWithF32KernelsOnWidenedCache) {
+  const int64_t nh = 8, len = 64, W = 576, rkv = 512;
+  const auto q = random_floats(size_t(nh * W), 6);
+  const auto kv = random_bf16_rows(len, W, W, 7);
+  std::vector<float> wide(kv.size());
+  for (size_t i = 0; i < kv.size(); ++i) wide[i] = bf16_to_f32(kv[i]);
+  std::vector<float> s16(size_t(nh * len)), s32(size_t(nh * len));
+  k().attn_scores_bf16(q.data(), W, nh, kv.data(), W, len, W, 0.1f, s16.data(), len);
+  k().attn_scores(q.data(), W, nh, wide.data(), W, len, W, 0.1f, s32.data(), len);
+  for (size_t i = 0; i < s16.size(); ++i) ASSERT_NEAR(s16[i], s32[i], 1e-4f) << i;
+  std::vector<float> u16(size_t(nh * rkv), 0.0f), u32(size_t(nh * rkv), 0.0f);
+  k().attn_values_bf16(q.data(), len, nh, kv.data(), W, len, rkv, u16.data(), rkv);
+  k().attn_values(q.data(), len, nh, wide.data(), W, len, rkv, u32.data(), rkv);
+  for (size_t i = 0; i < u16.size(); ++i) ASSERT_NEAR(u16[i], u32[i], 1e-4f) << i;
 }
 
 TEST_P(AttentionKernelTest, ExpShiftedSumMatchesExp) {

@@ -311,10 +311,13 @@ TEST(SchedulerSpec, SnapshotsCarryHiddenStatesAndValidMtpRows) {
   const std::vector<int32_t> d_fresh = drafts_after(fresh, b);
   EXPECT_EQ(d_restored, d_fresh);
   ASSERT_EQ(restored.mtp_past(), fresh.mtp_past());
-  for (int64_t p = 0; p < fresh.mtp_past(); ++p)
+  std::vector<float> rr(static_cast<size_t>(W)), rf(static_cast<size_t>(W));
+  for (int64_t p = 0; p < fresh.mtp_past(); ++p) {
+    restored.cache().load(mtp_layer, p, rr.data());
+    fresh.cache().load(mtp_layer, p, rf.data());
     for (int64_t j = 0; j < W; ++j)
-      ASSERT_NEAR(restored.cache().row(mtp_layer, p)[j], fresh.cache().row(mtp_layer, p)[j], 1e-5)
-          << "MTP row " << p;
+      ASSERT_NEAR(rr[size_t(j)], rf[size_t(j)], 1e-5) << "MTP row " << p;
+  }
 }
 
 TEST(SchedulerSpec, ConstrainedRequestsDoNotDraft) {

@@ -137,6 +137,55 @@ TEST(Scheduler, PrefixCacheSnapshotsRestoreExactly) {
   EXPECT_EQ(tiny.entries(), 0u);
 }
 
+TEST(Scheduler, PrefixCacheKeepsBf16SnapshotsAtTheirRealSize) {
+  World& w = world();
+  const int64_t V = w.model->config.vocab_size;
+  Session a(*w.model, w.pool, 64, DType::BF16), b(*w.model, w.pool, 64, DType::BF16),
+      c(*w.model, w.pool, 64, DType::BF16), f(*w.model, w.pool, 64, DType::F32);
+  const std::vector<int32_t> t = w.tok.encode("one two three four five six", false);
+  const int64_t n = int64_t(t.size());
+  a.forward(t.data(), n, nullptr, false);
+  PrefixCache cache(size_t(64) << 20);
+  cache.store(a);
+  ASSERT_EQ(cache.entries(), 1u);
+  // Token ids plus layers × width bf16 values per token: half an F32 snapshot's KV bytes.
+  const ModelConfig& cfg = w.model->config;
+  EXPECT_EQ(a.kv_bytes_per_token(), cfg.num_hidden_layers * cfg.kv_cache_width() * 2);
+  EXPECT_EQ(cache.bytes(), size_t(n * 4 + n * a.kv_bytes_per_token()));
+  // Restores exactly into a BF16 session; never into an F32 one.
+  std::vector<int32_t> u = t;
+  u.back() = 100;
+  EXPECT_EQ(cache.restore(f, u, n - 1, 0), 0);
+  EXPECT_EQ(f.n_past(), 0);
+  EXPECT_EQ(cache.restore(b, u, n - 1, 0), n - 1);
+  std::vector<float> lb(static_cast<size_t>(V)), lc(static_cast<size_t>(V));
+  b.forward(&u.back(), 1, lb.data(), false);
+  c.forward(u.data(), n, lc.data(), false);
+  for (int64_t i = 0; i < V; i += 997) EXPECT_NEAR(lb[size_t(i)], lc[size_t(i)], 1e-4);
+  // A budget that holds the bf16 snapshot but not an f32 one of the same tokens.
+  PrefixCache fits(size_t(n * 4 + n * a.kv_bytes_per_token()));
+  fits.store(a);
+  EXPECT_EQ(fits.entries(), 1u);
+  f.forward(t.data(), n, nullptr, false);
+  fits.store(f);  // evicts the bf16 one or is refused: the f32 snapshot is twice the KV bytes
+  EXPECT_LE(fits.bytes(), fits.budget());
+}
+
+TEST(Scheduler, Bf16CacheSlotsGenerateLikeBf16Sessions) {
+  World& w = world();
+  Metrics m;
+  SchedulerOptions o = opts(2);
+  o.cache_type = DType::BF16;
+  Scheduler s(*w.model, w.tok, w.pool, w.table, o, m);
+  const std::string system = "You are a helpful assistant who answers in one short sentence. ";
+  const Out a = collect(*s.submit(request(system + "What is two plus two?", 8)));
+  const Out b = collect(*s.submit(request(system + "Name a colour.", 8)));
+  EXPECT_GT(b.usage.cached, 0);
+  const Out a2 = collect(*s.submit(request(system + "What is two plus two?", 8)));
+  EXPECT_EQ(a2.content, a.content);
+  EXPECT_EQ(a2.usage.cached, a2.usage.prompt - 1);
+}
+
 TEST(Scheduler, JsonModeEndsWithAValidObjectWithinMaxTokens) {
   World& w = world();
   Metrics m;
