@@ -115,22 +115,34 @@ inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
 }
 
-// G query rows against one cache row at a time.
+// G query rows against S cache rows at a time: each query load feeds S FMAs and each cache
+// load G (4 × 4: 8 loads per 16 FMAs instead of 5 per 4). Every score is the same FMA
+// sequence and reduction whatever S is.
+template <int G, int S>
+void scores_block(const float* q, int64_t qs, const float* k, int64_t ks, int64_t w, float scale,
+                  float* out, int64_t os) {
+  __m512 acc[G][S];
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int s = 0; s < S; ++s) acc[g][s] =
+      _mm512_setzero_ps();
+  for (int64_t i = 0; i < w; i += 16) {
+    const __mmask16 m = tail_mask(w - i);
+    __m512 kv_v[S];
+    DS_UNROLL for (int s = 0; s < S; ++s) kv_v[s] = _mm512_maskz_loadu_ps(m, k + s * ks + i);
+    DS_UNROLL for (int g = 0; g < G; ++g) {
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + g * qs + i);
+      DS_UNROLL for (int s = 0; s < S; ++s) acc[g][s] = _mm512_fmadd_ps(qv, kv_v[s], acc[g][s]);
+    }
+  }
+  DS_UNROLL for (int g = 0; g < G; ++g) DS_UNROLL for (int s = 0; s < S; ++s) out[g * os + s] =
+      scale * _mm512_reduce_add_ps(acc[g][s]);
+}
+
 template <int G>
 void scores_group(const float* q, int64_t qs, const float* kv, int64_t ks, int64_t len, int64_t w,
                   float scale, float* out, int64_t os) {
-  for (int64_t s = 0; s < len; ++s) {
-    const float* k = kv + s * ks;
-    __m512 acc[G];
-    DS_UNROLL for (int g = 0; g < G; ++g) acc[g] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < w; i += 16) {
-      const __mmask16 m = tail_mask(w - i);
-      const __m512 kv_v = _mm512_maskz_loadu_ps(m, k + i);
-      DS_UNROLL for (int g = 0; g < G; ++g) acc[g] =
-          _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + g * qs + i), kv_v, acc[g]);
-    }
-    DS_UNROLL for (int g = 0; g < G; ++g) out[g * os + s] = scale * _mm512_reduce_add_ps(acc[g]);
-  }
+  int64_t s = 0;
+  for (; s + 4 <= len; s += 4) scores_block<G, 4>(q, qs, kv + s * ks, ks, w, scale, out + s, os);
+  for (; s < len; ++s) scores_block<G, 1>(q, qs, kv + s * ks, ks, w, scale, out + s, os);
 }
 
 void attn_scores(const float* q, int64_t qs, int64_t nh, const float* kv, int64_t ks, int64_t len,
