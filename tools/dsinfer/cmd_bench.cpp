@@ -33,12 +33,64 @@ struct Opts {
   std::string prompt;  // decode after this chat-rendered prompt instead of one random token
   int depth = 0;       // or after this many random tokens (decode at a long context)
   DType cache_type = kDefaultCacheType;
+  bool cache_ab = false;  // f32 against bf16 cache, decode steps taken in turns
   SpecOptions spec;
 };
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Decode after `prompt` with an F32-cache and a BF16-cache session, one step of each in turn
+// (which goes first alternates), so that a machine whose speed drifts slows both alike;
+// reports the median step time of each. Prefill is timed once per session.
+int cache_ab(const Opts& o, const Model& model, ThreadPool& pool,
+             const std::vector<int32_t>& prompt, nlohmann::json& out) {
+  const int64_t V = model.config.vocab_size, P = int64_t(prompt.size());
+  const int n = std::max(o.n_gen, 1) * std::max(o.reps, 1);
+  const int64_t ctx = std::min<int64_t>(model.config.max_position_embeddings, P + n + 1);
+  const DType types[2] = {DType::F32, DType::BF16};
+  std::vector<std::unique_ptr<Session>> s;
+  std::vector<std::vector<float>> logits(2, std::vector<float>(static_cast<size_t>(V)));
+  double prefill_s[2];
+  for (int i = 0; i < 2; ++i) {
+    s.push_back(std::make_unique<Session>(model, pool, ctx, types[i]));
+    const double t0 = now_seconds();
+    s[size_t(i)]->forward(prompt.data(), P, logits[size_t(i)].data(), false);
+    prefill_s[i] = now_seconds() - t0;
+  }
+  std::vector<double> step[2];
+  for (int k = 0; k < n && P + k < ctx; ++k)
+    for (int j = 0; j < 2; ++j) {
+      const size_t i = size_t((j + k) % 2);
+      const int32_t next = argmax(logits[i].data(), V);
+      const double t0 = now_seconds();
+      s[i]->forward(&next, 1, logits[i].data(), false);
+      step[i].push_back(now_seconds() - t0);
+    }
+  const double f32_ms = 1e3 * median(step[0]), bf16_ms = 1e3 * median(step[1]);
+  out["cache_ab"] = {{"depth", P},
+                     {"steps", step[0].size()},
+                     {"f32_step_ms", f32_ms},
+                     {"bf16_step_ms", bf16_ms},
+                     {"f32_prefill_s", prefill_s[0]},
+                     {"bf16_prefill_s", prefill_s[1]},
+                     {"bf16_speedup", f32_ms / std::max(bf16_ms, 1e-9)}};
+  if (o.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("model %s, %d threads, kernels %s\n", model.name.c_str(), pool.size(),
+              cpu_kernels().name);
+  std::printf(
+      "decode after %lld tokens, %zu steps of each cache in turns (median step):\n"
+      "  f32  cache %8.2f ms  (%.2f tokens/s; prefill %.1f s)\n"
+      "  bf16 cache %8.2f ms  (%.2f tokens/s; prefill %.1f s)\n"
+      "  bf16 / f32 decode speed %.3fx\n",
+      (long long)P, step[0].size(), f32_ms, 1e3 / f32_ms, prefill_s[0], bf16_ms, 1e3 / bf16_ms,
+      prefill_s[1], f32_ms / std::max(bf16_ms, 1e-9));
+  return 0;
 }
 
 int run(const Opts& o) {
@@ -86,6 +138,7 @@ int run(const Opts& o) {
     for (auto& t : gen_prompt) t = int32_t(rng.next() % uint64_t(c.vocab_size));
   }
   if (gen_prompt.empty()) gen_prompt = {prompt[0]};
+  if (o.cache_ab) return cache_ab(o, *model, pool, gen_prompt, out);
   std::vector<float> logits(size_t(c.vocab_size));
   std::vector<double> pp, tg, tg_plain;
   const int drafts = o.spec.drafts_for(*model);
@@ -188,6 +241,9 @@ const Registrar reg{
                       "Decode after this many random prompt tokens (speed at a long context)")
            ->check(CLI::NonNegativeNumber);
        add_cache_type_option(app, o->cache_type);
+       app.add_flag("--cache-ab", o->cache_ab,
+                    "Decode with an f32 and a bf16 cache in turns, one step each, n-gen x "
+                    "repetitions steps (after --depth or --prompt; no prefill figures)");
        app.add_option("--prompt", o->prompt,
                       "Decode after this prompt (chat template applied; stops at end of answer) "
                       "instead of one random token");
