@@ -12,6 +12,25 @@
 
 namespace ds {
 
+namespace {
+
+// The best of three runs of a register-only loop on every thread: operations per second / 1e9.
+double best_rate(ThreadPool& pool, double (*loop)(int64_t), int64_t iters) {
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<double> ops(size_t(pool.size()));
+    const double t0 = now_seconds();
+    pool.run([&](int ti, int) { ops[size_t(ti)] = loop(iters); });
+    const double dt = now_seconds() - t0;
+    double total = 0;
+    for (double f : ops) total += f;
+    best = std::max(best, total / dt / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
 MachineLimits measure_machine(ThreadPool& pool, int64_t buffer_bytes) {
   MachineLimits r;
   const CpuKernels& k = cpu_kernels();
@@ -34,24 +53,8 @@ MachineLimits measure_machine(ThreadPool& pool, int64_t buffer_bytes) {
     const double dt = now_seconds() - t0;
     r.read_gbps = std::max(r.read_gbps, double(n) * sizeof(float) / dt / 1e9);
   }
-  for (int rep = 0; rep < 3; ++rep) {
-    std::vector<double> flops(size_t(pool.size()));
-    const double t0 = now_seconds();
-    pool.run([&](int ti, int) { flops[size_t(ti)] = k.fma_loop(20'000'000); });
-    const double dt = now_seconds() - t0;
-    double total = 0;
-    for (double f : flops) total += f;
-    r.fma_gflops = std::max(r.fma_gflops, total / dt / 1e9);
-  }
-  for (int rep = 0; rep < 3; ++rep) {
-    std::vector<double> ops(size_t(pool.size()));
-    const double t0 = now_seconds();
-    pool.run([&](int ti, int) { ops[size_t(ti)] = k.int8_loop(10'000'000); });
-    const double dt = now_seconds() - t0;
-    double total = 0;
-    for (double f : ops) total += f;
-    r.int8_gops = std::max(r.int8_gops, total / dt / 1e9);
-  }
+  r.fma_gflops = best_rate(pool, k.fma_loop, 20'000'000);
+  r.int8_gops = best_rate(pool, k.int8_loop, 10'000'000);
   return r;
 }
 

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "quant/ggml_type.h"
 
@@ -37,6 +38,13 @@ inline size_t tile_bytes(int64_t cols) {
 }
 inline size_t tile_act_bytes(int64_t cols) {
   return size_t(cols) + 2 * sizeof(float) * size_t(cols / 32);
+}
+
+/// Four activation bytes as one 32-bit lane value (what the kernels broadcast).
+inline int32_t tile_load_i32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
 
 /// One activation row (cols a multiple of 32) into the tile activation layout: d = amax/127,

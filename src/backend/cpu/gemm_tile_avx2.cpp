@@ -13,12 +13,6 @@ namespace ds::avx2 {
 
 namespace {
 
-inline int32_t load_i32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // Two tokens at a time: 2 rows-halves × 2 tokens of integer sums and of f32 accumulators.
 template <int NT>
 void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t as, float* out) {
@@ -34,7 +28,7 @@ void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t a
       const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64 * g));
       const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64 * g + 32));
       DS_UNROLL for (int t = 0; t < NT; ++t) {
-        const __m256i a = _mm256_set1_epi32(load_i32(act + t * as + 32 * k + 4 * g));
+        const __m256i a = _mm256_set1_epi32(tile_load_i32(act + t * as + 32 * k + 4 * g));
         isum[t][0] =
             _mm256_add_epi32(isum[t][0], _mm256_madd_epi16(_mm256_maddubs_epi16(w0, a), ones));
         isum[t][1] =

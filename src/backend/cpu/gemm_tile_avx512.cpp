@@ -14,12 +14,6 @@ namespace ds::avx512 {
 
 namespace {
 
-inline int32_t load_i32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 template <int NT>
 void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t as, float* out) {
   const int64_t cols = nb * 32;
@@ -32,7 +26,7 @@ void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t a
     DS_UNROLL for (int g = 0; g < 8; ++g) {
       const __m512i wv = _mm512_load_si512(tb + 64 * g);
       DS_UNROLL for (int t = 0; t < NT; ++t) isum[t] = _mm512_dpbusd_epi32(
-          isum[t], wv, _mm512_set1_epi32(load_i32(act + t * as + 32 * k + 4 * g)));
+          isum[t], wv, _mm512_set1_epi32(tile_load_i32(act + t * as + 32 * k + 4 * g)));
     }
     const __m512 s = _mm512_load_ps(reinterpret_cast<const float*>(tb + 512));
     const __m512 o = _mm512_load_ps(reinterpret_cast<const float*>(tb + 512 + 4 * kTileRows));
