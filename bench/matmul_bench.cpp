@@ -196,6 +196,56 @@ void path_args(benchmark::internal::Benchmark* b) {
     for (int tile : {0, 1}) b->Args({n, tile, 1408, 2048});
 }
 
+// Decode's compute ceiling: one token through an expert-sized matrix that stays in L2, one
+// thread. Weight bytes/s here must be well above the DRAM read bandwidth of one core, or a
+// decode step cannot keep the memory busy while it computes (docs/PERFORMANCE.md).
+void BM_MatvecCached(benchmark::State& state, GgmlType t) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  const QuantTraits* tr = quant_traits(t);
+  const size_t rb = size_t(cols / tr->block_size) * tr->block_bytes;
+  std::vector<uint8_t> bytes(rb * size_t(rows));
+  const auto w = bench_data(rows * cols, 3);
+  for (int64_t r = 0; r < rows; ++r) tr->quantize(w.data() + r * cols, bytes.data() + r * rb, cols);
+  WeightView view;
+  ggml_type_to_dtype(t, &view.dtype);
+  view.data = bytes.data();
+  view.rows = rows;
+  view.cols = cols;
+  ThreadPool pool(1);
+  const auto x = bench_data(cols, 2);
+  std::vector<float> y(static_cast<size_t>(rows));
+  for (auto _ : state) {
+    matmul(view, x.data(), 1, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(bytes.size()));
+}
+
+BENCHMARK_CAPTURE(BM_MatvecCached, Q4_K, GgmlType::Q4_K)
+    ->ArgNames({"rows", "cols"})
+    ->Args({1408, 2048})
+    ->Args({2048, 1536})
+    ->Args({176, 16384})
+    ->Args({128, 2048})
+    ->Args({32, 2048})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_MatvecCached, Q6_K, GgmlType::Q6_K)
+    ->ArgNames({"rows", "cols"})
+    ->Args({1408, 2048})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_MatvecCached, Q8_0, GgmlType::Q8_0)
+    ->ArgNames({"rows", "cols"})
+    ->Args({1408, 2048})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_MatvecCached, Q5_0, GgmlType::Q5_0)
+    ->ArgNames({"rows", "cols"})
+    ->Args({1408, 2048})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
 BENCHMARK_CAPTURE(BM_MatmulPath, Q4_K, GgmlType::Q4_K)->Apply(path_args);
 BENCHMARK_CAPTURE(BM_MatmulPath, Q5_0, GgmlType::Q5_0)->Apply(path_args);
 BENCHMARK_CAPTURE(BM_MatmulPath, Q8_0, GgmlType::Q8_0)->Apply(path_args);
