@@ -48,6 +48,11 @@ struct CpuKernels {
                             float* y);
   void (*vec_dot_q6_K_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                             float* y);
+  /// Quantises activation rows for vec_dot_q4_K_q8_K: Q8_K blocks holding the values of
+  /// quantize_row_q8_K_ref, with the quants of each block in the order the ISA's kernel
+  /// reads them (AVX-512: per 128 elements, the 32-element groups 0, 2, 1, 3, so that one
+  /// 64-byte load of weight nibbles lines up with one 64-byte load of activations).
+  void (*quantize_act_q4_K)(const float* x, void* dst, int64_t n);
   /// The integer GEMM tile kernel (gemm_tile.h), and the largest unsigned weight value it
   /// multiplies exactly (formats that unpack to larger values keep the row-dot path).
   GemmTileFn gemm_tile;

@@ -7,6 +7,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
+#include "quant/quant.h"
 
 namespace ds {
 
@@ -357,6 +358,7 @@ const CpuKernels& kernels_avx2() {
                             avx2::vec_dot_q5_0_q8_0,
                             avx2::vec_dot_q4_K_q8_K,
                             avx2::vec_dot_q6_K_q8_K,
+                            quantize_row_q8_K_ref,
                             avx2::gemm_tile,
                             127,
                             gemm_tile_unpack_none,

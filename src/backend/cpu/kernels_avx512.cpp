@@ -393,6 +393,7 @@ const CpuKernels& kernels_avx512() {
                             avx512::vec_dot_q5_0_q8_0,
                             avx512::vec_dot_q4_K_q8_K,
                             avx512::vec_dot_q6_K_q8_K,
+                            avx512::quantize_act_q4_K,
                             avx512::gemm_tile,
                             255,
                             avx512::gemm_tile_unpack,

@@ -169,6 +169,7 @@ const CpuKernels& kernels_scalar() {
                             vec_dot_rows<vec_dot_q5_0_q8_0>,
                             vec_dot_rows<vec_dot_q4_K_q8_K>,
                             vec_dot_rows<vec_dot_q6_K_q8_K>,
+                            quantize_row_q8_K_ref,
                             gemm_tile_ref,
                             255,
                             gemm_tile_unpack_none,

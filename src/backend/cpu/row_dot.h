@@ -64,6 +64,7 @@ DS_ROW_DOT_DECLS
 }  // namespace avx2
 namespace avx512 {
 DS_ROW_DOT_DECLS
+void quantize_act_q4_K(const float* x, void* dst, int64_t n);
 }  // namespace avx512
 
 #undef DS_ROW_DOT_DECLS

@@ -146,53 +146,73 @@ inline __m128i k4_scales_mins(const uint8_t* q) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
 }
 
+// 16-bit scale selectors for vpshufb over [scales 0–7 | mins 0–7] (u8) broadcast to every
+// 128-bit lane: the 16 low 16-bit lanes take scale `first`, the 16 high ones scale `second`
+// (the high byte of each lane is zeroed by index 0x80).
+inline __m512i scale_pair_sel(int first, int second) {
+  alignas(64) uint8_t idx[64];
+  for (int l = 0; l < 32; ++l) {
+    idx[2 * l] = uint8_t(l < 16 ? first : second);
+    idx[2 * l + 1] = 0x80;
+  }
+  return _mm512_load_si512(idx);
+}
+
+// Integer sums: one 64-byte load of weight nibbles holds the 32-element groups 4h, 4h + 2
+// (low nibbles) and 4h + 1, 4h + 3 (high nibbles); the activations were quantised in that
+// order (quantize_act_q4_K), so each half meets one plain 64-byte activation load. vpmaddubsw
+// (unsigned quants × signed activations → 16-bit pairs), then vpdpwssd multiplies the pairs
+// by their group's scale and accumulates in 32 bits. NT activation rows share each unpacked
+// weight step; every token's accumulator sees the same operations whatever NT is.
+template <int NT>
+void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+  __m512 acc[NT];
+  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i sel[4] = {scale_pair_sel(0, 2), scale_pair_sel(1, 3), scale_pair_sel(4, 6),
+                          scale_pair_sel(5, 7)};
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128i sm = k4_scales_mins(a[i].scales);
+    const float dw = _cvtsh_ss(a[i].d), mw = _cvtsh_ss(a[i].dmin);
+    // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), the 16-bit pairs in one vpmaddwd.
+    const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+    const __m512i smz = _mm512_broadcast_i32x4(sm);
+    // Two accumulators per token (low and high nibbles): half-length vpdpwssd chains.
+    // Integer sums are exact, so the split changes no result.
+    __m512i sum_lo[NT], sum_hi[NT];
+    DS_UNROLL for (int t = 0; t < NT; ++t) sum_lo[t] = sum_hi[t] = _mm512_setzero_si512();
+    DS_UNROLL for (int h = 0; h < 2; ++h) {
+      const __m512i q = _mm512_loadu_si512(a[i].qs + 64 * h);
+      const __m512i lo = _mm512_and_si512(q, m4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+      const __m512i s_lo = _mm512_shuffle_epi8(smz, sel[2 * h]);
+      const __m512i s_hi = _mm512_shuffle_epi8(smz, sel[2 * h + 1]);
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
+        const int8_t* act = b[t][i].qs + 128 * h;
+        sum_lo[t] =
+            _mm512_dpwssd_epi32(sum_lo[t], _mm512_maddubs_epi16(lo, _mm512_loadu_si512(act)), s_lo);
+        sum_hi[t] = _mm512_dpwssd_epi32(
+            sum_hi[t], _mm512_maddubs_epi16(hi, _mm512_loadu_si512(act + 64)), s_hi);
+      }
+    }
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
+      const __m256i mins = _mm256_madd_epi16(
+          mn, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+      const __m512i sumi = _mm512_add_epi32(sum_lo[t], sum_hi[t]);
+      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_set1_ps(mw * b[t][i].d),
+                                _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[t]);
+    }
+  }
+  DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
 // Lane indices that spread 16-bit scales over the 16-bit pair sums of one 64-byte step:
 // `per` consecutive lanes per scale, starting at scale `first`.
 inline __m512i spread_idx(int first, int per) {
   alignas(64) int16_t idx[32];
   for (int l = 0; l < 32; ++l) idx[l] = int16_t(first + l / per);
   return _mm512_load_si512(idx);
-}
-
-// Integer sums per step: vpmaddubsw (unsigned quants × signed activations → 16-bit pairs),
-// then vpdpwssd multiplies the pairs by their group's scale and accumulates in 32 bits.
-// NT activation rows share each unpacked weight step; every token's accumulator sees the
-// same operations whatever NT is.
-template <int NT>
-void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
-  __m512 acc[NT];
-  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  // Step j covers groups 2j (lanes 0–15) and 2j + 1 (lanes 16–31).
-  const __m512i idx[4] = {spread_idx(0, 16), spread_idx(2, 16), spread_idx(4, 16),
-                          spread_idx(6, 16)};
-  for (int64_t i = 0; i < nb; ++i) {
-    const __m128i sm = k4_scales_mins(a[i].scales);
-    const float dw = _cvtsh_ss(a[i].d), mw = _cvtsh_ss(a[i].dmin);
-    // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), the 16-bit pairs in one vpmaddwd.
-    const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
-    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
-    __m512i sumi[NT];
-    DS_UNROLL for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
-    for (int j = 0; j < 4; ++j) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * j));
-      const __m512i q4 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
-                                            _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
-      const __m512i s = _mm512_permutexvar_epi16(idx[j], sc16);
-      DS_UNROLL for (int t = 0; t < NT; ++t) {
-        const __m512i p = _mm512_maddubs_epi16(q4, _mm512_loadu_si512(b[t][i].qs + 64 * j));
-        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p, s);
-      }
-    }
-    DS_UNROLL for (int t = 0; t < NT; ++t) {
-      const __m256i mins = _mm256_madd_epi16(
-          mn, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
-      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
-      acc[t] = _mm512_fnmadd_ps(_mm512_set1_ps(mw * b[t][i].d),
-                                _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[t]);
-    }
-  }
-  DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
 template <int NT>
@@ -306,6 +326,46 @@ void vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, i
         dot_q5_0(static_cast<const BlockQ5_0*>(w),
                  reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
                  n / kQK32);
+}
+
+// quantize_row_q8_K_ref's arithmetic on 16 lanes (the same products, rounded to nearest
+// even as nearest_int does), storing each 16-element group where dot_q4_K reads it.
+void quantize_act_q4_K(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / kQKK; ++i, x += kQKK) {
+    __m512 vmax = _mm512_setzero_ps();
+    for (int c = 0; c < 16; ++c)
+      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * c)));
+    const float amax = _mm512_reduce_max_ps(vmax);
+    if (!(amax > 0)) {
+      std::memset(&b[i], 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    // The reference keeps the first element of largest magnitude (its sign sets the scale's).
+    float max = amax;
+    for (int c = 0; c < 16; ++c) {
+      const __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * c)),
+                                             _mm512_set1_ps(amax), _CMP_EQ_OQ);
+      if (m) {
+        max = x[16 * c + __builtin_ctz(m)];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m512 vs = _mm512_set1_ps(iscale);
+    for (int c = 0; c < 16; ++c) {
+      const __m512i q =
+          _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * c))),
+                           _mm512_set1_epi32(127));
+      b[i].bsums[c] = int16_t(_mm512_reduce_add_epi32(q));
+      // Element 16c is in 128-chunk c / 8, 32-group (c / 2) % 4, stored at slot 0, 2, 1, 3.
+      const int g = (c / 2) % 4, slot = g == 1 ? 2 : g == 2 ? 1 : g;
+      _mm_storeu_si128(
+          reinterpret_cast<__m128i*>(b[i].qs + 128 * (c / 8) + 32 * slot + 16 * (c % 2)),
+          _mm512_cvtepi32_epi8(q));
+    }
+    b[i].d = 1 / iscale;
+  }
 }
 
 void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,

@@ -3,7 +3,9 @@
 // float64 product. Tolerances: docs/PERFORMANCE.md, "Numerics of the fused kernels".
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -93,13 +95,16 @@ TEST_P(RowDotTest, F32RowsMatchFloat64) {
 struct QuantCase {
   GgmlType weight;
   void (*CpuKernels::*fn)(const void*, const void*, int64_t, int, int64_t, float*);
+  // The ISA's own activation quantiser, where the kernel reads its own order.
+  void (*CpuKernels::*act)(const float*, void*, int64_t) = nullptr;
 };
 
 TEST_P(RowDotTest, QuantisedMatchReference) {
-  const QuantCase cases[] = {{GgmlType::Q8_0, &CpuKernels::vec_dot_q8_0_q8_0},
-                             {GgmlType::Q5_0, &CpuKernels::vec_dot_q5_0_q8_0},
-                             {GgmlType::Q4_K, &CpuKernels::vec_dot_q4_K_q8_K},
-                             {GgmlType::Q6_K, &CpuKernels::vec_dot_q6_K_q8_K}};
+  const QuantCase cases[] = {
+      {GgmlType::Q8_0, &CpuKernels::vec_dot_q8_0_q8_0},
+      {GgmlType::Q5_0, &CpuKernels::vec_dot_q5_0_q8_0},
+      {GgmlType::Q4_K, &CpuKernels::vec_dot_q4_K_q8_K, &CpuKernels::quantize_act_q4_K},
+      {GgmlType::Q6_K, &CpuKernels::vec_dot_q6_K_q8_K}};
   for (const QuantCase& c : cases) {
     const QuantTraits* wt = quant_traits(c.weight);
     const QuantTraits* at = quant_traits(wt->vec_dot_type);
@@ -109,17 +114,36 @@ TEST_P(RowDotTest, QuantisedMatchReference) {
       // Scaled and offset inputs so that scales, mins and the -128…127 ranges all get used.
       auto wf = random_floats(size_t(n), uint32_t(n), 0.05f);
       for (size_t i = 0; i < wf.size(); i += 37) wf[i] *= 8;
-      std::vector<uint8_t> w(wbytes), a(abytes * kMaxRowTokens);
+      std::vector<uint8_t> w(wbytes), a(abytes * kMaxRowTokens), ak(abytes * kMaxRowTokens);
       wt->quantize(wf.data(), w.data(), n);
       std::vector<float> wd(static_cast<size_t>(n)), ad(static_cast<size_t>(n));
       wt->dequantize(w.data(), wd.data(), n);
       for (int t = 0; t < kMaxRowTokens; ++t) {
-        const auto xf = random_floats(size_t(n), uint32_t(100 + t), 2.0f);
+        auto xf = random_floats(size_t(n), uint32_t(100 + t), 2.0f);
+        if (t == 1) xf[size_t(n / 2)] = -20.0f;  // a negative largest magnitude sets the sign
+        if (t == 2) std::fill(xf.begin(), xf.begin() + 256, 0.0f);  // an all-zero block
         at->quantize(xf.data(), a.data() + size_t(t) * abytes, n);
+        if (c.act) {
+          (k().*c.act)(xf.data(), ak.data() + size_t(t) * abytes, n);
+          // The same Q8_K values, reordered at most within a block: same scale, same sums.
+          for (int64_t blk = 0; blk < n / 256; ++blk) {
+            const size_t off = size_t(t) * abytes + size_t(blk) * at->block_bytes;
+            EXPECT_EQ(0, std::memcmp(a.data() + off, ak.data() + off, 4)) << "scale";
+            EXPECT_EQ(0, std::memcmp(a.data() + off + 4 + 256, ak.data() + off + 4 + 256, 32))
+                << "bsums";
+            std::vector<int8_t> q1(a.data() + off + 4, a.data() + off + 260),
+                q2(ak.data() + off + 4, ak.data() + off + 260);
+            std::sort(q1.begin(), q1.end());
+            std::sort(q2.begin(), q2.end());
+            EXPECT_EQ(q1, q2) << "quants";
+          }
+        } else {
+          std::copy_n(a.data() + size_t(t) * abytes, abytes, ak.data() + size_t(t) * abytes);
+        }
       }
       for (int nt = 1; nt <= kMaxRowTokens; ++nt) {
         float y[kMaxRowTokens];
-        (k().*c.fn)(w.data(), a.data(), int64_t(abytes), nt, n, y);
+        (k().*c.fn)(w.data(), ak.data(), int64_t(abytes), nt, n, y);
         for (int t = 0; t < nt; ++t) {
           const uint8_t* at_row = a.data() + size_t(t) * abytes;
           const float want = wt->vec_dot(w.data(), at_row, n);
