@@ -232,7 +232,7 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
             // it is on its way from L3 / DRAM while this one is computed. Into L2 (prefetcht1):
             // prefetches into L1 each hold a fill buffer until their line arrives, which
             // stalled the loop and capped one core's stream (BM_Matmul n = 1: +10–20%).
-            if (t0 == 0 && r + 2 < r1) {
+            if (!k.row_dot_prefetches && t0 == 0 && r + 2 < r1) {
               const uint8_t* ahead = base + (r + 2) * rb;
               for (size_t off = 0; off < rb; off += 64) __builtin_prefetch(ahead + off, 0, 2);
             }

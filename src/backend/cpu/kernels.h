@@ -53,6 +53,9 @@ struct CpuKernels {
   /// reads them (AVX-512: per 128 elements, the 32-element groups 0, 2, 1, 3, so that one
   /// 64-byte load of weight nibbles lines up with one 64-byte load of activations).
   void (*quantize_act_q4_K)(const float* x, void* dst, int64_t n);
+  /// True when the quantised row kernels prefetch their own weight stream (matmul then does
+  /// not prefetch rows ahead for them).
+  bool row_dot_prefetches;
   /// The integer GEMM tile kernel (gemm_tile.h), and the largest unsigned weight value it
   /// multiplies exactly (formats that unpack to larger values keep the row-dot path).
   GemmTileFn gemm_tile;

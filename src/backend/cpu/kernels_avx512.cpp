@@ -394,6 +394,7 @@ const CpuKernels& kernels_avx512() {
                             avx512::vec_dot_q4_K_q8_K,
                             avx512::vec_dot_q6_K_q8_K,
                             avx512::quantize_act_q4_K,
+                            true,
                             avx512::gemm_tile,
                             255,
                             avx512::gemm_tile_unpack,

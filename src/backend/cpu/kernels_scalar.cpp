@@ -170,6 +170,7 @@ const CpuKernels& kernels_scalar() {
                             vec_dot_rows<vec_dot_q4_K_q8_K>,
                             vec_dot_rows<vec_dot_q6_K_q8_K>,
                             quantize_row_q8_K_ref,
+                            false,
                             gemm_tile_ref,
                             255,
                             gemm_tile_unpack_none,

@@ -39,6 +39,8 @@ inline void for_head_groups(int64_t nh, F&& f) {
 
 /// How far ahead of the current position the row kernels prefetch weights (bytes).
 inline constexpr int kPrefetchBytes = 8192;
+/// The same for the AVX-512 quantised row kernels (into L2; see stream_prefetch).
+inline constexpr int kStreamPrefetchBytes = 4096;
 
 #define DS_ROW_DOT_DECLS                                                                           \
   void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride, \

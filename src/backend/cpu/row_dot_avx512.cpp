@@ -5,6 +5,7 @@
 // combination order differs from the scalar references in src/quant/vec_dot.cpp.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/kernels.h"
@@ -132,6 +133,112 @@ float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
   return _mm_cvtss_f32(r);
 }
 
+// The row kernels stream their weights from DRAM: each asks, as it goes, for the line
+// kStreamPrefetchBytes ahead into L2, about one line per 64 bytes it consumes. A steady
+// trickle of prefetches keeps more misses in flight than asking for a whole row at the start
+// of the previous one (which stalls when the fill buffers run out): BM_Matmul n = 1, two
+// threads, Q8_0 12.9 → 14.7–16.0 GB/s and Q5_0 8.0 → 11.8–12.9 GB/s; decode on the
+// V2-Lite-shaped Q4_K_M slice +7–15% (docs/PERFORMANCE.md).
+inline void stream_prefetch(const void* p) {
+  _mm_prefetch(static_cast<const char*>(p) + kStreamPrefetchBytes, _MM_HINT_T1);
+}
+
+// Products of the weight and activation block scales of blocks i … i + nb8 − 1 (nb8 ≤ 8), for
+// the pair kernels below: the f16 scales sit 22 or 34 bytes apart, so they are gathered with
+// scalar loads (load ports, not the vector ALUs) and widened together.
+template <typename W>
+inline __m256 block_scales8(const W* a, const BlockQ8_0* b, int nb8) {
+  alignas(16) uint16_t dw[8] = {}, da[8] = {};
+  for (int k = 0; k < nb8; ++k) {
+    dw[k] = a[k].d;
+    da[k] = b[k].d;
+  }
+  return _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw))),
+                       _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(da))));
+}
+
+// Lane indices spreading block-scale product 2p (lanes 0–7) and 2p + 1 (lanes 8–15).
+inline __m512i pair_idx(int p) {
+  return _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1);
+}
+
+inline __m512i load_pair(const int8_t* q0, const int8_t* q1) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q0))),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q1)), 1);
+}
+
+// Two blocks per 512-bit step, 8 blocks per group of scales. vpdpbusd multiplies unsigned by
+// signed bytes: |w| times x carrying w's sign (x negated where w < 0).
+float dot_q8_0_pairs(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  auto pair = [&](const BlockQ8_0* wa, const BlockQ8_0* xb, __m512 s, __m512& acc_p) {
+    stream_prefetch(wa);  // about one line per 64 bytes consumed
+    const __m512i w = load_pair(wa[0].qs, wa[1].qs);
+    const __m512i x = load_pair(xb[0].qs, xb[1].qs);
+    const __m512i xs = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+    const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
+    acc_p = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(d), acc_p);
+  };
+  int64_t i = 0;
+  for (; i + 8 <= nb; i += 8) {
+    const __m512 sc = _mm512_castps256_ps512(block_scales8(a + i, b + i, 8));
+    DS_UNROLL for (int p = 0; p < 4; ++p)
+        pair(a + i + 2 * p, b + i + 2 * p, _mm512_permutexvar_ps(pair_idx(p), sc), acc[p % 2]);
+  }
+  if (i + 2 <= nb) {
+    const int n8 = int((nb - i) & ~int64_t(1));
+    const __m512 sc = _mm512_castps256_ps512(block_scales8(a + i, b + i, n8));
+    for (int p = 0; 2 * p < n8; ++p)
+      pair(a + i + 2 * p, b + i + 2 * p, _mm512_permutexvar_ps(pair_idx(p), sc), acc[0]);
+    i += n8;
+  }
+  float r = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+  if (i < nb) r += dot_q8_0(a + i, b + i, nb - i);  // an odd last block
+  return r;
+}
+
+// Q5_0 pairs: the two blocks' 16 nibble bytes side by side, low and high nibbles spread to
+// [block i | block i + 1] element order, bit 4 added from qh (one 64-bit mask for both
+// blocks); q ∈ [0, 31] times x by vpdpbusd, minus 16·Σx by a second one.
+float dot_q5_0_pairs(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  const __m512i m4 = _mm512_set1_epi8(0x0f), c16 = _mm512_set1_epi8(16);
+  auto pair = [&](const BlockQ5_0* wa, const BlockQ8_0* xb, __m512 s, __m512& acc_p) {
+    stream_prefetch(wa);  // about one line per 64 bytes consumed
+    // [qs0 | qs1 | qs0 >> 4 | qs1 >> 4] → [lo0 hi0 | lo1 hi1] by one 128-bit lane shuffle.
+    const __m256i v = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(wa[1].qs),
+                                          reinterpret_cast<const __m128i*>(wa[0].qs));
+    const __m512i nib = _mm512_and_si512(
+        _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), m4);
+    const __m512i q4 = _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0));
+    uint32_t h0, h1;
+    std::memcpy(&h0, wa[0].qh, 4);
+    std::memcpy(&h1, wa[1].qh, 4);
+    const __m512i q = _mm512_mask_add_epi8(q4, __mmask64(h0 | (uint64_t(h1) << 32)), q4, c16);
+    const __m512i x = load_pair(xb[0].qs, xb[1].qs);
+    const __m512i d = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x),
+                                       _mm512_dpbusd_epi32(_mm512_setzero_si512(), c16, x));
+    acc_p = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(d), acc_p);
+  };
+  int64_t i = 0;
+  for (; i + 8 <= nb; i += 8) {
+    const __m512 sc = _mm512_castps256_ps512(block_scales8(a + i, b + i, 8));
+    DS_UNROLL for (int p = 0; p < 4; ++p)
+        pair(a + i + 2 * p, b + i + 2 * p, _mm512_permutexvar_ps(pair_idx(p), sc), acc[p % 2]);
+  }
+  if (i + 2 <= nb) {
+    const int n8 = int((nb - i) & ~int64_t(1));
+    const __m512 sc = _mm512_castps256_ps512(block_scales8(a + i, b + i, n8));
+    for (int p = 0; 2 * p < n8; ++p)
+      pair(a + i + 2 * p, b + i + 2 * p, _mm512_permutexvar_ps(pair_idx(p), sc), acc[0]);
+    i += n8;
+  }
+  float r = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+  if (i < nb) r += dot_q5_0(a + i, b + i, nb - i);  // an odd last block
+  return r;
+}
+
 // The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
 // 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j).
 inline __m128i k4_scales_mins(const uint8_t* q) {
@@ -172,6 +279,10 @@ void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
   const __m512i sel[4] = {scale_pair_sel(0, 2), scale_pair_sel(1, 3), scale_pair_sel(4, 6),
                           scale_pair_sel(5, 7)};
   for (int64_t i = 0; i < nb; ++i) {
+    // 2.5 lines per 144-byte block.
+    stream_prefetch(a + i);
+    stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
+    if (i % 2 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 128);
     const __m128i sm = k4_scales_mins(a[i].scales);
     const float dw = _cvtsh_ss(a[i].d), mw = _cvtsh_ss(a[i].dmin);
     // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), the 16-bit pairs in one vpmaddwd.
@@ -224,6 +335,9 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
   // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
   const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
   for (int64_t i = 0; i < nb; ++i) {
+    // 3.75 lines per 210-byte block.
+    for (int l = 0; l < 3; ++l) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64 * l);
+    if (i % 4 != 3) stream_prefetch(reinterpret_cast<const char*>(a + i) + 192);
     const __m256i sc =
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
     const __m512i sc16 = _mm512_castsi256_si512(sc);
@@ -313,19 +427,19 @@ void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int6
 void vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   for (int t = 0; t < nt; ++t)
-    y[t] =
-        dot_q8_0(static_cast<const BlockQ8_0*>(w),
-                 reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
-                 n / kQK32);
+    y[t] = dot_q8_0_pairs(
+        static_cast<const BlockQ8_0*>(w),
+        reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+        n / kQK32);
 }
 
 void vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   for (int t = 0; t < nt; ++t)
-    y[t] =
-        dot_q5_0(static_cast<const BlockQ5_0*>(w),
-                 reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
-                 n / kQK32);
+    y[t] = dot_q5_0_pairs(
+        static_cast<const BlockQ5_0*>(w),
+        reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+        n / kQK32);
 }
 
 // quantize_row_q8_K_ref's arithmetic on 16 lanes (the same products, rounded to nearest
