@@ -187,8 +187,21 @@ void decoder_layer(const Model& m, const LayerWeights& L, int64_t layer, int64_t
                    ThreadPool& pool);
 
 /// MLA attention (absorbed form) of a normalised batch a.xn → a.out.
+///
+/// The pool's threads split the heads, each reading all cached positions of the layer; for a
+/// pass of at most 16 tokens whose longest context reaches attn_split_min_positions(), they
+/// split the positions instead (whole tiles of 256, every head), and the partial softmax
+/// results are merged (flash-decoding): the cache is read once rather than once per thread.
+/// The two agree to float rounding (the merge sums in another order).
 void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n, Activations& a,
                    ThreadPool& pool);
+
+/// From how many positions on (the longest context of the pass) mla_attention splits the
+/// positions across threads rather than the heads (default kDefaultAttnSplitMinPositions);
+/// tests and benchmarks move it to compare the two.
+inline constexpr int64_t kDefaultAttnSplitMinPositions = 1024;
+void set_attn_split_min_positions(int64_t n);
+int64_t attn_split_min_positions();
 
 /// The cache half of MLA: kv_a of the normalised batch a.xn, normalised latent and roped key
 /// written to each token's cache row (a.tok_cache / a.tok_pos); leaves the RoPE table of the

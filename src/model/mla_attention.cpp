@@ -4,6 +4,7 @@
 //   score(h, s) = scale · ([q̃_h | q_pe_h] · cache_s)
 //   u_h = Σ_s p(h, s) · c_s;  o_h = W_vb_h · u_h  (W_vb_h: the next dv rows, [dv, rkv])
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "backend/cpu/kernels.h"
@@ -26,10 +27,219 @@ int64_t head_scratch_floats(const ModelConfig& c, int64_t n) {
   n = std::min(n, kAttnTokens);
   const int64_t W = c.kv_cache_width(), H = c.num_attention_heads;
   return n * c.qk_nope_head_dim + 2 * n * c.kv_lora_rank + n * H * W + n * H * c.kv_lora_rank +
-         H * kAttnTile + 2 * H;
+         H * kAttnTile + 2 * n * H;
+}
+
+std::atomic<int64_t> g_split_min_positions{kDefaultAttnSplitMinPositions};
+
+// The absorbed query of head h for tokens t0 … t0+nc−1: qt [nc, rkv] = q_nope_h · W_kb_h
+// (qn [nc, dn]: scratch for the head's q_nope rows).
+void absorb_query(const ModelConfig& c, const MlaWeights& w, const Activations& a, int64_t h,
+                  int64_t t0, int64_t nc, float* qn, float* qt) {
+  const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dv = c.v_head_dim;
+  const int64_t rkv = c.kv_lora_rank, dq = dn + c.qk_rope_head_dim;
+  for (int64_t t = 0; t < nc; ++t)
+    std::copy_n(a.q.data() + ((t0 + t) * H + h) * dq, dn, qn + t * dn);
+  if (w.k_b.empty())
+    matmul_transposed(w.kv_b.row_slice(h * (dn + dv), dn), qn, nc, qt);
+  else
+    matmul_rows(w.k_b.row_slice(h * rkv, rkv), qn, nc, qt, rkv, 0, rkv);
+}
+
+// o_h = W_vb_h · u_h for tokens t0 … t0+nc−1 (u rows in ut [nc, rkv]) into a.attn.
+void project_values(const ModelConfig& c, const MlaWeights& w, Activations& a, int64_t h,
+                    int64_t t0, int64_t nc, const float* ut) {
+  const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dv = c.v_head_dim;
+  const WeightView wv =
+      w.v_b.empty() ? w.kv_b.row_slice(h * (dn + dv) + dn, dv) : w.v_b.row_slice(h * dv, dv);
+  matmul_rows(wv, ut, nc, a.attn.data() + t0 * H * dv + h * dv, H * dv, 0, dv);
+}
+
+// The queries qf [nh, W] ([q̃ | q_pe] of nh heads) over the cached positions [s_begin, s_end)
+// of one layer, tile by tile with the online softmax: each tile's scores are exponentiated
+// against the running max, and the earlier partial sums are rescaled when the max grows.
+// s_begin is a multiple of kAttnTile. Adds the un-normalised Σ_s exp(score − max) · c_s to
+// u [nh, rkv] (zero on entry); leaves each head's running max in mx [nh] and its softmax
+// denominator (relative to that max) in sum [nh]. sc: [nh, kAttnTile] scratch.
+void attend_positions(const KvCache& cache, int64_t layer, const float* qf, int64_t nh, int64_t W,
+                      int64_t rkv, int64_t s_begin, int64_t s_end, float scale, float* sc,
+                      float* mx, float* sum, float* u) {
+  const CpuKernels& k = cpu_kernels();
+  const bool bf16 = cache.type() == DType::BF16;
+  const float* cache_f32 = static_cast<const float*>(cache.data(layer, 0));
+  const uint16_t* cache_bf16 = static_cast<const uint16_t*>(cache.data(layer, 0));
+  for (int64_t s0 = s_begin; s0 < s_end; s0 += kAttnTile) {
+    const int64_t tl = std::min(kAttnTile, s_end - s0);
+    if (bf16)
+      k.attn_scores_bf16(qf, W, nh, cache_bf16 + s0 * W, W, tl, W, scale, sc, kAttnTile);
+    else
+      k.attn_scores(qf, W, nh, cache_f32 + s0 * W, W, tl, W, scale, sc, kAttnTile);
+    for (int64_t g = 0; g < nh; ++g) {
+      float* sg = sc + g * kAttnTile;
+      const float tile_max = *std::max_element(sg, sg + tl);
+      if (s0 == s_begin) {
+        mx[g] = tile_max;
+        sum[g] = k.exp_shifted_sum(sg, tl, tile_max);
+        continue;
+      }
+      const float m_new = std::max(mx[g], tile_max);
+      if (m_new > mx[g]) {
+        const float corr = std::exp(mx[g] - m_new);
+        sum[g] *= corr;
+        for (int64_t j = 0; j < rkv; ++j) u[g * rkv + j] *= corr;
+        mx[g] = m_new;
+      }
+      sum[g] += k.exp_shifted_sum(sg, tl, mx[g]);
+    }
+    if (bf16)
+      k.attn_values_bf16(sc, kAttnTile, nh, cache_bf16 + s0 * W, W, tl, rkv, u, rkv);
+    else
+      k.attn_values(sc, kAttnTile, nh, cache_f32 + s0 * W, W, tl, rkv, u, rkv);
+  }
+}
+
+// Prefill and short contexts: each thread takes a share of the heads and all positions.
+void attend_split_heads(const ModelConfig& c, const MlaWeights& w, int64_t layer, int64_t n,
+                        Activations& a, ThreadPool& pool, int64_t per_thread, float scale) {
+  const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim;
+  const int64_t rkv = c.kv_lora_rank, W = c.kv_cache_width(), dq = dn + dr;
+  pool.run([&](int ti, int nt) {
+    int64_t h0, h1;
+    split_range(H, ti, nt, &h0, &h1);
+    const int64_t nh = h1 - h0;
+    if (nh == 0) return;
+    for (int64_t t0 = 0; t0 < n; t0 += kAttnTokens) {
+      const int64_t nc = std::min(kAttnTokens, n - t0);
+      float* qn = a.head.data() + ti * per_thread;  // [nc, dn]: one head's q_nope
+      float* qt = qn + nc * dn;                     // [nc, rkv]: one head's absorbed query / u
+      float* qf = qt + nc * rkv;        // [nc, nh, W]: [q̃ | q_pe] of this thread's heads
+      float* u = qf + nc * nh * W;      // [nc, nh, rkv]
+      float* sc = u + nc * nh * rkv;    // [nh, kAttnTile]
+      float* mx = sc + nh * kAttnTile;  // [nh] running max
+      float* sum = mx + nh;             // [nh] running softmax denominator
+      for (int64_t h = h0; h < h1; ++h) {
+        absorb_query(c, w, a, h, t0, nc, qn, qt);
+        for (int64_t t = 0; t < nc; ++t) {
+          float* row = qf + (t * nh + (h - h0)) * W;
+          std::copy_n(qt + t * rkv, rkv, row);
+          std::copy_n(a.q.data() + ((t0 + t) * H + h) * dq + dn, dr, row + rkv);
+        }
+      }
+      // All heads of the thread together, tile by tile over the positions.
+      for (int64_t t = 0; t < nc; ++t) {
+        const int64_t len = a.tok_pos[size_t(t0 + t)] + 1;  // causal: positions 0 … pos
+        float* ut = u + t * nh * rkv;
+        std::fill(ut, ut + nh * rkv, 0.0f);
+        attend_positions(*a.tok_cache[size_t(t0 + t)], layer, qf + t * nh * W, nh, W, rkv, 0, len,
+                         scale, sc, mx, sum, ut);
+        for (int64_t g = 0; g < nh; ++g) {
+          const float inv = 1.0f / sum[g];
+          for (int64_t j = 0; j < rkv; ++j) ut[g * rkv + j] *= inv;
+        }
+      }
+      for (int64_t h = h0; h < h1; ++h) {
+        for (int64_t t = 0; t < nc; ++t)
+          std::copy_n(u + (t * nh + (h - h0)) * rkv, rkv, qt + t * rkv);
+        project_values(c, w, a, h, t0, nc, qt);
+      }
+    }
+  });
+}
+
+// Decode at long contexts (at most kAttnTokens tokens): each thread takes a share of every
+// token's positions, whole tiles of kAttnTile, for all heads, so the cache is read once per
+// token rather than once per thread; the partial softmax results are then merged as in
+// flash-decoding. Three pool passes:
+//   1. heads split: absorbed queries of every head into a shared [n, H, W] buffer;
+//   2. positions split: per thread and token the partial u [H, rkv], max and denominator;
+//   3. heads split: m = max_i m_i, u = Σ_i u_i · e^(m_i − m), s = Σ_i s_i · e^(m_i − m),
+//      then o_h = W_vb_h · (u / s).
+// Thread i's scratch: qn [n, dn], qt [n, rkv], qf [n, H, W] (thread 0's is the shared one),
+// u [n, H, rkv], sc [H, kAttnTile], mx [n, H], sum [n, H].
+void attend_split_positions(const ModelConfig& c, const MlaWeights& w, int64_t layer, int64_t n,
+                            Activations& a, ThreadPool& pool, int64_t per_thread, float scale) {
+  const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim;
+  const int64_t rkv = c.kv_lora_rank, W = c.kv_cache_width(), dq = dn + dr;
+  auto qn_of = [&](int ti) { return a.head.data() + ti * per_thread; };
+  auto qt_of = [&](int ti) { return qn_of(ti) + n * dn; };
+  auto qf_of = [&](int ti) { return qt_of(ti) + n * rkv; };
+  auto u_of = [&](int ti) { return qf_of(ti) + n * H * W; };
+  auto sc_of = [&](int ti) { return u_of(ti) + n * H * rkv; };
+  auto mx_of = [&](int ti) { return sc_of(ti) + H * kAttnTile; };
+  auto sum_of = [&](int ti) { return mx_of(ti) + n * H; };
+  float* qf = qf_of(0);
+  // The tiles of token t's positions that thread i takes: [*b, *e).
+  auto tiles_of = [&](int64_t t, int i, int nt, int64_t* b, int64_t* e) {
+    const int64_t len = a.tok_pos[size_t(t)] + 1;
+    split_range((len + kAttnTile - 1) / kAttnTile, i, nt, b, e);
+  };
+  pool.run([&](int ti, int nt) {
+    int64_t h0, h1;
+    split_range(H, ti, nt, &h0, &h1);
+    float *qn = qn_of(ti), *qt = qt_of(ti);
+    for (int64_t h = h0; h < h1; ++h) {
+      absorb_query(c, w, a, h, 0, n, qn, qt);
+      for (int64_t t = 0; t < n; ++t) {
+        float* row = qf + (t * H + h) * W;
+        std::copy_n(qt + t * rkv, rkv, row);
+        std::copy_n(a.q.data() + (t * H + h) * dq + dn, dr, row + rkv);
+      }
+    }
+  });
+  pool.run([&](int ti, int nt) {
+    for (int64_t t = 0; t < n; ++t) {
+      int64_t b, e;
+      tiles_of(t, ti, nt, &b, &e);
+      if (b == e) continue;
+      const int64_t len = a.tok_pos[size_t(t)] + 1;
+      float* ut = u_of(ti) + t * H * rkv;
+      std::fill(ut, ut + H * rkv, 0.0f);
+      attend_positions(*a.tok_cache[size_t(t)], layer, qf + t * H * W, H, W, rkv, b * kAttnTile,
+                       std::min(e * kAttnTile, len), scale, sc_of(ti), mx_of(ti) + t * H,
+                       sum_of(ti) + t * H, ut);
+    }
+  });
+  pool.run([&](int ti, int nt) {
+    int64_t h0, h1;
+    split_range(H, ti, nt, &h0, &h1);
+    float* qt = qt_of(ti);
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t t = 0; t < n; ++t) {
+        float* o = qt + t * rkv;
+        float m = -INFINITY;
+        for (int i = 0; i < nt; ++i) {
+          int64_t b, e;
+          tiles_of(t, i, nt, &b, &e);
+          if (b < e) m = std::max(m, mx_of(i)[t * H + h]);
+        }
+        float s = 0.0f;
+        std::fill(o, o + rkv, 0.0f);
+        for (int i = 0; i < nt; ++i) {
+          int64_t b, e;
+          tiles_of(t, i, nt, &b, &e);
+          if (b == e) continue;
+          const float f = std::exp(mx_of(i)[t * H + h] - m);
+          s += sum_of(i)[t * H + h] * f;
+          const float* ui = u_of(i) + (t * H + h) * rkv;
+          for (int64_t j = 0; j < rkv; ++j) o[j] += ui[j] * f;
+        }
+        const float inv = 1.0f / s;
+        for (int64_t j = 0; j < rkv; ++j) o[j] *= inv;
+      }
+      project_values(c, w, a, h, 0, n, qt);
+    }
+  });
 }
 
 }  // namespace
+
+void set_attn_split_min_positions(int64_t n) {
+  g_split_min_positions.store(n, std::memory_order_relaxed);
+}
+
+int64_t attn_split_min_positions() {
+  return g_split_min_positions.load(std::memory_order_relaxed);
+}
 
 void Activations::reserve(const ModelConfig& c, int64_t n, int n_threads) {
   if (n <= cap && !head.empty() && int64_t(head.size()) >= n_threads * head_scratch_floats(c, n))
@@ -79,7 +289,7 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
                    ThreadPool& pool) {
   const ModelConfig& c = m.config;
   const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim;
-  const int64_t dv = c.v_head_dim, rkv = c.kv_lora_rank, W = c.kv_cache_width(), dq = dn + dr;
+  const int64_t dq = dn + dr;
   const float scale = float(c.softmax_scale());
 
   // Queries: q = q_b(RMSNorm(q_a(x))) or q_proj(x).
@@ -98,89 +308,13 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
       rope_apply(a.q.data() + (t * H + h) * dq + dn, a.cos_sin.data() + t * dr, dr);
 
   const int64_t per_thread = int64_t(a.head.size()) / pool.size();
-  pool.run([&](int ti, int nt) {
-    const CpuKernels& k = cpu_kernels();
-    int64_t h0, h1;
-    split_range(H, ti, nt, &h0, &h1);
-    const int64_t nh = h1 - h0;
-    if (nh == 0) return;
-    for (int64_t t0 = 0; t0 < n; t0 += kAttnTokens) {
-      const int64_t nc = std::min(kAttnTokens, n - t0);
-      float* qn = a.head.data() + ti * per_thread;  // [nc, dn]: one head's q_nope
-      float* qt = qn + nc * dn;                     // [nc, rkv]: one head's absorbed query / u
-      float* qf = qt + nc * rkv;        // [nc, nh, W]: [q̃ | q_pe] of this thread's heads
-      float* u = qf + nc * nh * W;      // [nc, nh, rkv]
-      float* sc = u + nc * nh * rkv;    // [nh, kAttnTile]
-      float* mx = sc + nh * kAttnTile;  // [nh] running max
-      float* sum = mx + nh;             // [nh] running softmax denominator
-      for (int64_t h = h0; h < h1; ++h) {
-        for (int64_t t = 0; t < nc; ++t)
-          std::copy_n(a.q.data() + ((t0 + t) * H + h) * dq, dn, qn + t * dn);
-        if (w.k_b.empty())
-          matmul_transposed(w.kv_b.row_slice(h * (dn + dv), dn), qn, nc, qt);
-        else
-          matmul_rows(w.k_b.row_slice(h * rkv, rkv), qn, nc, qt, rkv, 0, rkv);
-        for (int64_t t = 0; t < nc; ++t) {
-          float* row = qf + (t * nh + (h - h0)) * W;
-          std::copy_n(qt + t * rkv, rkv, row);
-          std::copy_n(a.q.data() + ((t0 + t) * H + h) * dq + dn, dr, row + rkv);
-        }
-      }
-      // All heads of the thread together, tile by tile over the positions, with the online
-      // softmax: each tile's scores are exponentiated against the running max, and the
-      // earlier partial sums are rescaled when the max grows.
-      for (int64_t t = 0; t < nc; ++t) {
-        const KvCache& cache = *a.tok_cache[size_t(t0 + t)];
-        const bool bf16 = cache.type() == DType::BF16;
-        const float* cache_f32 = static_cast<const float*>(cache.data(layer, 0));
-        const uint16_t* cache_bf16 = static_cast<const uint16_t*>(cache.data(layer, 0));
-        const int64_t len = a.tok_pos[size_t(t0 + t)] + 1;  // causal: positions 0 … pos
-        float* ut = u + t * nh * rkv;
-        std::fill(ut, ut + nh * rkv, 0.0f);
-        for (int64_t s0 = 0; s0 < len; s0 += kAttnTile) {
-          const int64_t tl = std::min(kAttnTile, len - s0);
-          if (bf16)
-            k.attn_scores_bf16(qf + t * nh * W, W, nh, cache_bf16 + s0 * W, W, tl, W, scale, sc,
-                               kAttnTile);
-          else
-            k.attn_scores(qf + t * nh * W, W, nh, cache_f32 + s0 * W, W, tl, W, scale, sc,
-                          kAttnTile);
-          for (int64_t g = 0; g < nh; ++g) {
-            float* sg = sc + g * kAttnTile;
-            const float tile_max = *std::max_element(sg, sg + tl);
-            if (s0 == 0) {
-              mx[g] = tile_max;
-              sum[g] = k.exp_shifted_sum(sg, tl, tile_max);
-              continue;
-            }
-            const float m_new = std::max(mx[g], tile_max);
-            if (m_new > mx[g]) {
-              const float corr = std::exp(mx[g] - m_new);
-              sum[g] *= corr;
-              for (int64_t j = 0; j < rkv; ++j) ut[g * rkv + j] *= corr;
-              mx[g] = m_new;
-            }
-            sum[g] += k.exp_shifted_sum(sg, tl, mx[g]);
-          }
-          if (bf16)
-            k.attn_values_bf16(sc, kAttnTile, nh, cache_bf16 + s0 * W, W, tl, rkv, ut, rkv);
-          else
-            k.attn_values(sc, kAttnTile, nh, cache_f32 + s0 * W, W, tl, rkv, ut, rkv);
-        }
-        for (int64_t g = 0; g < nh; ++g) {
-          const float inv = 1.0f / sum[g];
-          for (int64_t j = 0; j < rkv; ++j) ut[g * rkv + j] *= inv;
-        }
-      }
-      for (int64_t h = h0; h < h1; ++h) {
-        for (int64_t t = 0; t < nc; ++t)
-          std::copy_n(u + (t * nh + (h - h0)) * rkv, rkv, qt + t * rkv);
-        const WeightView wv =
-            w.v_b.empty() ? w.kv_b.row_slice(h * (dn + dv) + dn, dv) : w.v_b.row_slice(h * dv, dv);
-        matmul_rows(wv, qt, nc, a.attn.data() + t0 * H * dv + h * dv, H * dv, 0, dv);
-      }
-    }
-  });
+  int64_t longest = 0;
+  for (int64_t t = 0; t < n; ++t) longest = std::max(longest, a.tok_pos[size_t(t)] + 1);
+  if (n <= kAttnTokens && longest >= attn_split_min_positions()) {
+    attend_split_positions(c, w, layer, n, a, pool, per_thread, scale);
+  } else {
+    attend_split_heads(c, w, layer, n, a, pool, per_thread, scale);
+  }
   matmul(w.o, a.attn.data(), n, a.out.data(), pool);
 }
 

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -34,6 +36,8 @@ struct Opts {
   int depth = 0;       // or after this many random tokens (decode at a long context)
   DType cache_type = kDefaultCacheType;
   bool cache_ab = false;  // f32 against bf16 cache, decode steps taken in turns
+  bool attn_ab = false;   // attention split over heads against over positions, in turns
+  int64_t attn_split_min = kDefaultAttnSplitMinPositions;
   SpecOptions spec;
 };
 
@@ -93,6 +97,70 @@ int cache_ab(const Opts& o, const Model& model, ThreadPool& pool,
   return 0;
 }
 
+// Decode with mla_attention splitting the heads across threads and splitting the positions
+// (from attn_split_min_positions() on), one step of each in turn (which goes first
+// alternates) on one session, so that a machine whose speed drifts slows both alike; reports
+// the median step time of each. The session starts from `depth` cache rows of random values
+// (import_prefix) instead of a prefill: a step's cost does not depend on the values, and the
+// prefill of 8K tokens takes minutes.
+int attn_ab(const Opts& o, const Model& model, ThreadPool& pool, int64_t depth,
+            nlohmann::json& out) {
+  const int64_t V = model.config.vocab_size;
+  const int n = std::max(o.n_gen, 1) * std::max(o.reps, 1);
+  const int64_t ctx = std::min<int64_t>(model.config.max_position_embeddings, depth + 2 * n + 1);
+  Session s(model, pool, ctx, o.cache_type);
+  Rng rng(4321);
+  std::vector<int32_t> tokens(static_cast<size_t>(depth));
+  for (auto& t : tokens) t = int32_t(rng.next() % uint64_t(V));
+  const int64_t W = model.config.kv_cache_width(), L = s.cache().n_layers();
+  std::vector<uint8_t> kv(static_cast<size_t>(depth * s.kv_bytes_per_token()));
+  std::vector<float> row(static_cast<size_t>(W));
+  KvCache one(1, 1, W, o.cache_type);  // rounds each random row to the cache type
+  for (int64_t r = 0; r < L * depth; ++r) {
+    for (auto& x : row) x = float(int64_t(rng.next() % 2001) - 1000) / 1000.0f;
+    one.store(0, 0, row.data());
+    std::memcpy(kv.data() + size_t(r) * one.row_bytes(), one.data(0, 0), one.row_bytes());
+  }
+  s.import_prefix(tokens.data(), depth, kv.data(), depth);
+  const int64_t split_min = attn_split_min_positions();
+  const int64_t mins[2] = {std::numeric_limits<int64_t>::max(), split_min};
+  std::vector<float> logits(static_cast<size_t>(V));
+  int32_t next = depth > 0 ? tokens.back() : 0;
+  std::vector<double> step[2];
+  for (int k = 0; k < n && s.n_past() + 2 <= ctx; ++k)
+    for (int j = 0; j < 2; ++j) {
+      const size_t i = size_t((j + k) % 2);
+      set_attn_split_min_positions(mins[i]);
+      const double t0 = now_seconds();
+      s.forward(&next, 1, logits.data(), false);
+      step[i].push_back(now_seconds() - t0);
+      next = argmax(logits.data(), V);
+    }
+  set_attn_split_min_positions(split_min);
+  const double heads_ms = 1e3 * median(step[0]), pos_ms = 1e3 * median(step[1]);
+  out["attn_ab"] = {{"depth", depth},
+                    {"cache_type", cache_type_name(o.cache_type)},
+                    {"split_min_positions", split_min},
+                    {"steps", step[0].size()},
+                    {"heads_step_ms", heads_ms},
+                    {"positions_step_ms", pos_ms},
+                    {"positions_speedup", heads_ms / std::max(pos_ms, 1e-9)}};
+  if (o.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("model %s, %d threads, kernels %s, %s cache\n", model.name.c_str(), pool.size(),
+              cpu_kernels().name, cache_type_name(o.cache_type));
+  std::printf(
+      "decode after %lld random cache rows, %zu steps of each split in turns (median step):\n"
+      "  heads split      %8.2f ms  (%.2f tokens/s)\n"
+      "  positions split  %8.2f ms  (%.2f tokens/s; from %lld positions on)\n"
+      "  positions / heads decode speed %.3fx\n",
+      (long long)depth, step[0].size(), heads_ms, 1e3 / heads_ms, pos_ms, 1e3 / pos_ms,
+      (long long)split_min, heads_ms / std::max(pos_ms, 1e-9));
+  return 0;
+}
+
 int run(const Opts& o) {
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
   nlohmann::json out;
@@ -114,6 +182,7 @@ int run(const Opts& o) {
     }
     return 0;
   }
+  set_attn_split_min_positions(o.attn_split_min);
   LoadedModel lm;
   if (o.prompt.empty())
     lm.model = o.model.empty() ? Model::load_embedded() : Model::load(o.model);
@@ -121,6 +190,7 @@ int run(const Opts& o) {
     lm = load_model(o.model, false);
   const Model* model = lm.model.get();
   const ModelConfig& c = model->config;
+  if (o.attn_ab) return attn_ab(o, *model, pool, o.depth, out);
   // Decode starts from one random token, or from the chat-rendered --prompt (then it stops
   // at the end of the answer, so speculative decoding is measured on text the model means).
   std::vector<int32_t> gen_prompt;
@@ -244,6 +314,14 @@ const Registrar reg{
        app.add_flag("--cache-ab", o->cache_ab,
                     "Decode with an f32 and a bf16 cache in turns, one step each, n-gen x "
                     "repetitions steps (after --depth or --prompt; no prefill figures)");
+       app.add_option("--attn-split-min", o->attn_split_min,
+                      "Split the attention's positions across threads (instead of its heads) "
+                      "from this context length on")
+           ->check(CLI::NonNegativeNumber);
+       app.add_flag("--attn-ab", o->attn_ab,
+                    "Decode with the attention split over heads and over positions in turns, "
+                    "one step each, n-gen x repetitions steps, after --depth random cache rows "
+                    "(no prefill)");
        app.add_option("--prompt", o->prompt,
                       "Decode after this prompt (chat template applied; stops at end of answer) "
                       "instead of one random token");

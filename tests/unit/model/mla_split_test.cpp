@@ -1,0 +1,146 @@
+// MLA attention with the positions split across threads (decode at long contexts) against the
+// heads split: the same result up to the order of the softmax merge's float sums.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "model/forward.h"
+#include "runtime/thread_pool.h"
+#include "test_util.h"
+#include "tiny_model.h"
+
+namespace ds {
+namespace {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+// Sets the threshold for the scope of a test, then restores the default.
+struct SplitMin {
+  explicit SplitMin(int64_t n) { set_attn_split_min_positions(n); }
+  ~SplitMin() { set_attn_split_min_positions(kDefaultAttnSplitMinPositions); }
+};
+
+class MlaSplitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    nlohmann::json cfg = testing::tiny_v3_config();
+    // Three heads (an uneven split over two threads), a latent of 32 plus a RoPE key of 4
+    // (a row width that is no multiple of any vector width), room for long contexts.
+    cfg["num_attention_heads"] = 3;
+    cfg["kv_lora_rank"] = 32;
+    cfg["max_position_embeddings"] = 4096;
+    testing::write_tiny_model(dir_.path(), cfg);
+    model_ = Model::load(dir_.path());
+  }
+
+  // mla_attention of layer 0 for n random tokens at positions len … len+n−1 of one cache
+  // whose first len rows are random; returns a.out [n, D].
+  std::vector<float> attend(DType type, int64_t len, int64_t n, int threads,
+                            int64_t split_min) const {
+    const ModelConfig& c = model_->config;
+    const int64_t D = c.hidden_size, W = c.kv_cache_width();
+    SplitMin guard(split_min);
+    ThreadPool pool(threads);
+    KvCache cache(c.num_hidden_layers, len + n, W, type);
+    std::mt19937 g(uint32_t(len * 7 + n));
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> row(static_cast<size_t>(W));
+    for (int64_t p = 0; p < len; ++p) {
+      // A few rows far larger than the rest: the running max then jumps inside one thread's
+      // share and differs between the shares, which the merge has to reconcile.
+      const float amp = p % 97 == 13 ? 4.0f : 1.0f;
+      for (auto& x : row) x = amp * nd(g);
+      cache.store(0, p, row.data());
+    }
+    Activations a;
+    a.reserve(c, n, threads);
+    for (int64_t i = 0; i < n * D; ++i) a.xn[size_t(i)] = nd(g);
+    for (int64_t t = 0; t < n; ++t) {
+      a.tok_cache[size_t(t)] = &cache;
+      a.tok_pos[size_t(t)] = len + t;
+    }
+    mla_attention(*model_, model_->layers[0].attn, 0, n, a, pool);
+    return std::vector<float>(a.out.begin(), a.out.begin() + n * D);
+  }
+
+  static float max_abs(const std::vector<float>& v) {
+    float m = 0;
+    for (float x : v) m = std::max(m, std::fabs(x));
+    return m;
+  }
+  static float max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    float d = 0;
+    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(a[i] - b[i]));
+    return d;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Model> model_;
+};
+
+// Context lengths below one tile, at and off tile boundaries, shorter and longer than the
+// default threshold; one and several tokens per pass; one and two threads.
+TEST_F(MlaSplitTest, PositionsSplitEqualsHeadsSplit) {
+  for (DType type : {DType::F32, DType::BF16})
+    for (int64_t len : {0, 1, 100, 255, 256, 300, 767, 1023, 1500, 2048, 2600})
+      for (int64_t n : {1, 3})
+        for (int threads : {1, 2}) {
+          const auto heads = attend(type, len, n, threads, kNever);
+          const auto positions = attend(type, len, n, threads, 0);
+          ASSERT_EQ(heads.size(), positions.size());
+          const float scale = max_abs(heads);
+          ASSERT_GT(scale, 0.0f);
+          const float d = max_diff(heads, positions);
+          if (threads == 1)  // one share: nothing to merge, the same sums in the same order
+            EXPECT_EQ(d, 0.0f) << cache_type_name(type) << " len " << len << " n " << n;
+          else
+            EXPECT_LE(d, 1e-5f * scale) << cache_type_name(type) << " len " << len << " n " << n;
+        }
+}
+
+// The default threshold picks the heads split below it and the positions split from it on.
+TEST_F(MlaSplitTest, DefaultThresholdChoosesThePath) {
+  const int64_t k = kDefaultAttnSplitMinPositions;
+  for (DType type : {DType::F32, DType::BF16}) {
+    const int64_t below = k - 2, at = k - 1;  // one token at position len: len + 1 positions
+    EXPECT_EQ(attend(type, below, 1, 2, k), attend(type, below, 1, 2, kNever));
+    EXPECT_EQ(attend(type, at, 1, 2, k), attend(type, at, 1, 2, 0));
+    EXPECT_NE(attend(type, at, 1, 2, kNever), attend(type, at, 1, 2, 0));
+  }
+  // Passes of more than 16 tokens (prefill) always split the heads.
+  EXPECT_EQ(attend(DType::F32, 1500, 17, 2, 0), attend(DType::F32, 1500, 17, 2, kNever));
+}
+
+// End to end: decoding token by token with the positions split equals one batch (which
+// splits the heads), through both cache types.
+TEST_F(MlaSplitTest, SplitDecodeEqualsOneBatch) {
+  SplitMin guard(0);
+  ThreadPool pool(2);
+  const int64_t V = 256, n = 600;
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  uint32_t seed = 17;
+  for (auto& x : t) x = int32_t((seed = seed * 1664525u + 1013904223u) >> 8) % 256;
+  for (DType type : {DType::F32, DType::BF16}) {
+    Session batch(*model_, pool, n, type);
+    std::vector<float> all(static_cast<size_t>(n * V));
+    batch.forward(t.data(), n, all.data(), true);
+    Session step(*model_, pool, n, type);
+    step.forward(t.data(), 550, nullptr, false);  // 550 > 16 tokens: heads split
+    std::vector<float> one(static_cast<size_t>(V));
+    for (int64_t i = 550; i < n; ++i) {
+      step.forward(&t[size_t(i)], 1, one.data(), false);
+      float d = 0;
+      for (int64_t j = 0; j < V; ++j)
+        d = std::max(d, std::fabs(one[size_t(j)] - all[size_t(i * V + j)]));
+      ASSERT_LT(d, 1e-4f) << cache_type_name(type) << " position " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ds
