@@ -108,7 +108,11 @@ TEST_P(RowDotTest, QuantisedMatchReference) {
   for (const QuantCase& c : cases) {
     const QuantTraits* wt = quant_traits(c.weight);
     const QuantTraits* at = quant_traits(wt->vec_dot_type);
-    for (int64_t n : {256, 512, 1536, 2048, 7168}) {
+    // 32-element formats also take lengths that leave a partial group of 8 blocks and an
+    // odd last block (the AVX-512 kernels run pairs of blocks, 8 at a time).
+    std::vector<int64_t> lengths = {256, 512, 1536, 2048, 7168};
+    if (wt->block_size == 32) lengths.insert(lengths.end(), {32, 96, 1440, 1408});
+    for (int64_t n : lengths) {
       const size_t wbytes = size_t(n / wt->block_size) * wt->block_bytes;
       const size_t abytes = size_t(n / at->block_size) * at->block_bytes;
       // Scaled and offset inputs so that scales, mins and the -128…127 ranges all get used.
@@ -121,7 +125,7 @@ TEST_P(RowDotTest, QuantisedMatchReference) {
       for (int t = 0; t < kMaxRowTokens; ++t) {
         auto xf = random_floats(size_t(n), uint32_t(100 + t), 2.0f);
         if (t == 1) xf[size_t(n / 2)] = -20.0f;  // a negative largest magnitude sets the sign
-        if (t == 2) std::fill(xf.begin(), xf.begin() + 256, 0.0f);  // an all-zero block
+        if (t == 2) std::fill(xf.begin(), xf.begin() + std::min<int64_t>(n, 256), 0.0f);  // zeros
         at->quantize(xf.data(), a.data() + size_t(t) * abytes, n);
         if (c.act) {
           (k().*c.act)(xf.data(), ak.data() + size_t(t) * abytes, n);
