@@ -231,6 +231,53 @@ BENCHMARK_CAPTURE(BM_MatvecCached, Q6_K, GgmlType::Q6_K)->Apply(matvec_cached_ar
 BENCHMARK_CAPTURE(BM_MatvecCached, Q8_0, GgmlType::Q8_0)->Apply(matvec_cached_args);
 BENCHMARK_CAPTURE(BM_MatvecCached, Q5_0, GgmlType::Q5_0)->Apply(matvec_cached_args);
 
+// Decode's MoE step: the gate and up projections of 8 of 64 expert-sized Q4_K matrices
+// pairs (1408 x 2048 each, 370 MB in all, so every step reads from DRAM) in one matmul_batch
+// pass, 2 threads, one token; a different set of experts each iteration. Compare its bytes/s
+// with BM_Matmul/Q4_K n = 1 (one 256 MB matrix): the gap is the cost of many small matrices.
+void BM_MoeDecodeBatch(benchmark::State& state) {
+  constexpr int64_t kExperts = 64, kRows = 1408, kIn = 2048, kUsed = 8;
+  const QuantTraits* tr = quant_traits(GgmlType::Q4_K);
+  const size_t rb = size_t(kIn / tr->block_size) * tr->block_bytes;
+  const size_t mat = rb * size_t(kRows);
+  static std::vector<uint8_t> bytes;
+  if (bytes.empty()) {
+    bytes.resize(mat * 2 * kExperts);
+    const auto w = bench_data(64 * kIn, 3);
+    for (int64_t r = 0; r < 64; ++r) tr->quantize(w.data() + r * kIn, bytes.data() + r * rb, kIn);
+    for (size_t off = 64 * rb; off < bytes.size(); off += 64 * rb)
+      std::memcpy(bytes.data() + off, bytes.data(), std::min(64 * rb, bytes.size() - off));
+  }
+  ThreadPool pool(int(state.range(0)));
+  const auto x = bench_data(kIn, 2);
+  std::vector<float> y(static_cast<size_t>(2 * kUsed * kRows));
+  std::vector<MatmulJob> jobs(size_t(2 * kUsed));
+  uint32_t seed = 7;
+  for (auto _ : state) {
+    for (int64_t j = 0; j < kUsed; ++j) {
+      seed = seed * 1664525u + 1013904223u;
+      const int64_t e = int64_t(seed >> 8) % kExperts;
+      for (int64_t h = 0; h < 2; ++h) {
+        WeightView v;
+        ggml_type_to_dtype(GgmlType::Q4_K, &v.dtype);
+        v.data = bytes.data() + (size_t(e) * 2 + size_t(h)) * mat;
+        v.rows = kRows;
+        v.cols = kIn;
+        jobs[size_t(2 * j + h)] = {v, x.data(), 1, y.data() + (2 * j + h) * kRows};
+      }
+    }
+    matmul_batch(jobs.data(), int(jobs.size()), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(2 * kUsed) * int64_t(mat));
+}
+BENCHMARK(BM_MoeDecodeBatch)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
 BENCHMARK_CAPTURE(BM_MatmulPath, Q4_K, GgmlType::Q4_K)->Apply(path_args);
 BENCHMARK_CAPTURE(BM_MatmulPath, Q5_0, GgmlType::Q5_0)->Apply(path_args);
 BENCHMARK_CAPTURE(BM_MatmulPath, Q8_0, GgmlType::Q8_0)->Apply(path_args);

@@ -13,6 +13,7 @@
 #include "command.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "load_options.h"
 #include "model/forward.h"
 #include "model_loading.h"
 #include "runtime/generator.h"
@@ -311,6 +312,7 @@ const Registrar reg{
                       "Decode after this many random prompt tokens (speed at a long context)")
            ->check(CLI::NonNegativeNumber);
        add_cache_type_option(app, o->cache_type);
+       add_file_loading_options(app);
        app.add_flag("--cache-ab", o->cache_ab,
                     "Decode with an f32 and a bf16 cache in turns, one step each, n-gen x "
                     "repetitions steps (after --depth or --prompt; no prefill figures)");

@@ -12,6 +12,7 @@
 #include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
+#include "load_options.h"
 #include "model/forward.h"
 #include "model_loading.h"
 #include "runtime/generator.h"
@@ -176,6 +177,7 @@ const Registrar reg{
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
            ->check(CLI::NonNegativeNumber);
        add_cache_type_option(app, o->cache_type);
+       add_file_loading_options(app);
        app.add_flag("--json", o->json, "Print one JSON object");
        app.add_flag("--show-failures", o->show_failures, "Print wrong answers on stderr");
        add_spec_options(app, o->spec);

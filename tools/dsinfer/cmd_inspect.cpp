@@ -8,6 +8,7 @@
 #include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "model/weights.h"
 
 namespace ds::cli {
@@ -70,6 +71,8 @@ const char* topk_name(TopkMethod t) {
 }
 
 int run(const Opts& o) {
+  // Read once, in order: mapping is enough (and starts at once).
+  set_file_loading(FileLoading::kMmap);
   const std::unique_ptr<Model> m = o.model.empty() ? Model::load_embedded() : Model::load(o.model);
   const ModelConfig& c = m->config;
   const int64_t dense = std::min(c.first_k_dense_replace, c.num_hidden_layers);

@@ -9,6 +9,7 @@
 #include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
+#include "load_options.h"
 #include "model/forward.h"
 #include "runtime/sampler.h"
 #include "runtime/thread_pool.h"
@@ -111,6 +112,7 @@ const Registrar reg{
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
            ->check(CLI::NonNegativeNumber);
        add_cache_type_option(app, o->cache_type);
+       add_file_loading_options(app);
        return [o] { return run(*o); };
      },
      50}};

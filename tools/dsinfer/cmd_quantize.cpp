@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "io/gguf.h"
 #include "model/gguf_export.h"
 #include "model/gguf_loader.h"
@@ -27,6 +28,8 @@ struct Opts {
 };
 
 int run(const Opts& o) {
+  // Read once, in order: mapping is enough (and starts at once).
+  set_file_loading(FileLoading::kMmap);
   namespace fs = std::filesystem;
   const auto t0 = std::chrono::steady_clock::now();
   GgufExportOptions eo;

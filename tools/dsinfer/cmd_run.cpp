@@ -10,6 +10,7 @@
 #include "cache_options.h"
 #include "command.h"
 #include "core/error.h"
+#include "load_options.h"
 #include "model/forward.h"
 #include "model_loading.h"
 #include "runtime/generator.h"
@@ -148,6 +149,7 @@ const Registrar reg{
        app.add_option("-c,--ctx-size", o->ctx, "Context size in tokens")
            ->check(CLI::PositiveNumber);
        add_cache_type_option(app, o->cache_type);
+       add_file_loading_options(app);
        app.add_option("-t,--threads", o->threads, "Threads (default: physical cores)")
            ->check(CLI::NonNegativeNumber);
        app.add_flag("--raw", o->raw, "Send the prompt as is, without the chat template");

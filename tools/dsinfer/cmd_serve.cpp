@@ -11,6 +11,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "io/embedded_model.h"
+#include "load_options.h"
 #include "model/weights.h"
 #include "model_loading.h"
 #include "sampling_options.h"
@@ -125,6 +126,7 @@ const Registrar reg{
        app.add_option("-c,--ctx-size", o->ctx, "Context size of each slot in tokens")
            ->check(CLI::PositiveNumber);
        add_cache_type_option(app, o->cache_type);
+       add_file_loading_options(app);
        app.add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on /v1 routes");
        app.add_option("--cache-ram", o->cache_ram_mib, "Prefix-cache budget in MiB (0: off)")
            ->check(CLI::NonNegativeNumber);
