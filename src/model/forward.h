@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/huge_buffer.h"
 #include "model/weights.h"
 
 namespace ds {
@@ -47,7 +48,7 @@ class KvCache {
   int64_t n_layers_, ctx_, width_;
   DType type_;
   size_t row_bytes_;
-  std::vector<uint8_t> data_;  // [n_layers, ctx, width] elements of type_
+  HugeBuffer data_;  // [n_layers, ctx, width] elements of type_ (huge pages: streamed per step)
 };
 
 /// Activation buffers for a batch of up to `cap` tokens; grown once, reused every step.

@@ -32,7 +32,7 @@ KvCache::KvCache(int64_t n_layers, int64_t ctx, int64_t width, DType type)
   if (type != DType::F32 && type != DType::BF16)
     throw Error(cat("the KV cache holds f32 or bf16 values, not ", dtype_name(type)));
   row_bytes_ = size_t(width) * dtype_size(type);
-  data_.resize(size_t(n_layers * ctx) * row_bytes_);
+  data_ = HugeBuffer(size_t(n_layers * ctx) * row_bytes_);
 }
 
 void KvCache::store(int64_t layer, int64_t pos, const float* row) {

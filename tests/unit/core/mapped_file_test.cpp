@@ -1,5 +1,5 @@
 // MappedFile reads or maps a file to the same bytes whatever the loading mode, and names the
-// file in its errors.
+// file in its errors; HugeBuffer is zeroed, aligned, and copies and moves like a value.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/huge_buffer.h"
 #include "core/mapped_file.h"
 
 namespace ds {
@@ -78,6 +79,40 @@ TEST_F(MappedFileTest, ParsesModes) {
   EXPECT_EQ(parse_file_loading("read"), FileLoading::kRead);
   EXPECT_EQ(parse_file_loading("mmap"), FileLoading::kMmap);
   EXPECT_THROW(parse_file_loading("huge"), Error);
+}
+
+}  // namespace
+}  // namespace ds
+
+namespace ds {
+namespace {
+
+TEST(HugeBufferTest, ZeroedAlignedCopyableMovable) {
+  for (size_t bytes : {size_t(0), size_t(100), (size_t(5) << 20) + 3}) {
+    HugeBuffer b(bytes);
+    ASSERT_EQ(b.size(), bytes);
+    for (size_t i = 0; i < bytes; i += 4093) EXPECT_EQ(b.data()[i], 0) << i;
+    if (bytes >= (size_t(2) << 20)) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (size_t(2) << 20), 0u);
+    }
+    for (size_t i = 0; i < bytes; ++i) b.data()[i] = uint8_t(i * 7);
+    HugeBuffer c(b);  // a deep copy
+    ASSERT_EQ(c.size(), bytes);
+    if (bytes) {
+      EXPECT_NE(c.data(), b.data());
+      EXPECT_EQ(0, std::memcmp(c.data(), b.data(), bytes));
+    }
+    HugeBuffer d = std::move(c);
+    EXPECT_EQ(c.data(), nullptr);
+    EXPECT_EQ(d.size(), bytes);
+    if (bytes) {
+      EXPECT_EQ(d.data()[bytes - 1], uint8_t((bytes - 1) * 7));
+    }
+    d = b;  // copy-assign over a buffer
+    if (bytes) {
+      EXPECT_EQ(0, std::memcmp(d.data(), b.data(), bytes));
+    }
+  }
 }
 
 }  // namespace
