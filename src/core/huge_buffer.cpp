@@ -35,6 +35,10 @@ HugeBuffer::HugeBuffer(size_t bytes) : size_(bytes) {
   ::madvise(data_, bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages still work
 }
 
+void HugeBuffer::make_read_only() {
+  if (map_base_) ::mprotect(data_, size_, PROT_READ);
+}
+
 void HugeBuffer::release() {
   if (map_base_)
     ::munmap(map_base_, map_len_);

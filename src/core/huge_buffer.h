@@ -23,6 +23,9 @@ class HugeBuffer {
   uint8_t* data() { return data_; }
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  /// Makes the pages read-only (a buffer of 2 MiB or more; smaller ones live on the heap and
+  /// are left writable). Copies of the buffer are writable again.
+  void make_read_only();
 
  private:
   void release();

@@ -21,7 +21,6 @@ namespace {
 
 std::atomic<FileLoading> g_loading{FileLoading::kAuto};
 
-constexpr size_t kHugePage = size_t(2) << 20;
 constexpr size_t kReadMinBytes = size_t(64) << 20;
 
 // MemAvailable from /proc/meminfo in bytes; 0 when it cannot be read.
@@ -81,20 +80,15 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   size_ = size_t(st.st_size);
   if (size_ > 0 && should_read(size_)) {
-    // Anonymous memory, 2 MiB aligned and advised for transparent huge pages, filled by
-    // pread and then made read-only. One copy: the page cache's is reclaimable.
-    map_len_ = (size_ + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
-    void* p = ::mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-      int e = errno;
+    // Huge-page-backed memory filled by pread, then made read-only. One copy: the page
+    // cache's is reclaimable.
+    try {
+      copy_ = HugeBuffer(size_);
+    } catch (...) {
       ::close(fd);
-      map_len_ = 0;
-      throw Error(cat(path, ": cannot allocate ", size_, " bytes: ", std::strerror(e)));
+      throw;
     }
-    map_base_ = p;
-    auto* base = static_cast<uint8_t*>(p);
-    uint8_t* dst = base + (kHugePage - reinterpret_cast<uintptr_t>(base) % kHugePage) % kHugePage;
-    ::madvise(dst, size_, MADV_HUGEPAGE);  // advice only: 4 KiB pages still work
+    uint8_t* dst = copy_.data();
     size_t off = 0;
     while (off < size_) {
       const ssize_t r = ::pread(fd, dst + off, size_ - off, off_t(off));
@@ -102,15 +96,13 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
       if (r <= 0) {
         const int e = r < 0 ? errno : 0;
         ::close(fd);
-        ::munmap(map_base_, map_len_);
-        map_base_ = nullptr;
-        map_len_ = 0;
+        copy_ = HugeBuffer();
         throw Error(cat(path, ": read failed at byte ", off, " of ", size_, ": ",
                         e ? std::strerror(e) : "unexpected end of file"));
       }
       off += size_t(r);
     }
-    ::mprotect(dst, size_, PROT_READ);
+    copy_.make_read_only();
     data_ = dst;
     read_ = true;
   } else if (size_ > 0) {
@@ -139,6 +131,7 @@ void MappedFile::release() {
   if (map_base_) ::munmap(map_base_, map_len_);
   map_base_ = nullptr;
   map_len_ = 0;
+  copy_ = HugeBuffer();
 }
 
 MappedFile::~MappedFile() {
@@ -153,6 +146,7 @@ MappedFile::MappedFile(MappedFile&& o) noexcept
       size_(std::exchange(o.size_, 0)),
       map_base_(std::exchange(o.map_base_, nullptr)),
       map_len_(std::exchange(o.map_len_, 0)),
+      copy_(std::move(o.copy_)),
       read_(std::exchange(o.read_, false)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
@@ -163,6 +157,7 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     size_ = std::exchange(o.size_, 0);
     map_base_ = std::exchange(o.map_base_, nullptr);
     map_len_ = std::exchange(o.map_len_, 0);
+    copy_ = std::move(o.copy_);
     read_ = std::exchange(o.read_, false);
   }
   return *this;

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/huge_buffer.h"
+
 namespace ds {
 
 /// How MappedFile brings a file's bytes into memory.
@@ -50,8 +52,9 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  void* map_base_ = nullptr;  // what munmap gets (the read copy is aligned inside it)
+  void* map_base_ = nullptr;  // the file mapping, when mapped
   size_t map_len_ = 0;
+  HugeBuffer copy_;  // the bytes, when read
   bool read_ = false;
 };
 

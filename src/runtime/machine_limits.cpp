@@ -2,8 +2,6 @@
 
 #include "core/clock.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "core/huge_buffer.h"
 #include "runtime/thread_pool.h"
 
 namespace ds {
@@ -38,15 +37,10 @@ MachineLimits measure_machine(ThreadPool& pool, int64_t buffer_bytes) {
   MachineLimits r;
   const CpuKernels& k = cpu_kernels();
   const int64_t n = buffer_bytes / int64_t(sizeof(float));
-  // 2 MiB aligned and advised for huge pages, like weights read with FileLoading::kRead
-  // (core/mapped_file.h): with 4 KiB pages the pass would measure page walks as well.
-  constexpr size_t kHuge = size_t(2) << 20;
-  const size_t len = size_t(n) * sizeof(float) + kHuge;
-  void* base = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) return r;
-  float* buf = reinterpret_cast<float*>(
-      static_cast<uint8_t*>(base) + (kHuge - reinterpret_cast<uintptr_t>(base) % kHuge) % kHuge);
-  ::madvise(buf, size_t(n) * sizeof(float), MADV_HUGEPAGE);
+  // Huge pages, like weights read with FileLoading::kRead (core/mapped_file.h): with 4 KiB
+  // pages the pass would measure page walks as well.
+  HugeBuffer mem(size_t(n) * sizeof(float));
+  float* buf = reinterpret_cast<float*>(mem.data());
   // Touch every page from the thread that will read it (first-touch placement).
   pool.run([&](int ti, int nt) {
     int64_t b, e;
@@ -68,7 +62,6 @@ MachineLimits measure_machine(ThreadPool& pool, int64_t buffer_bytes) {
     const double dt = now_seconds() - t0;
     r.read_gbps = std::max(r.read_gbps, double(n) * sizeof(float) / dt / 1e9);
   }
-  ::munmap(base, len);
   r.fma_gflops = best_rate(pool, k.fma_loop, 20'000'000);
   r.int8_gops = best_rate(pool, k.int8_loop, 10'000'000);
   return r;

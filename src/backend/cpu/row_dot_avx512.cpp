@@ -168,18 +168,12 @@ inline __m512i load_pair(const int8_t* q0, const int8_t* q1) {
       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q1)), 1);
 }
 
-// Two blocks per 512-bit step, 8 blocks per group of scales. vpdpbusd multiplies unsigned by
-// signed bytes: |w| times x carrying w's sign (x negated where w < 0).
-float dot_q8_0_pairs(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
+// The blocks two at a time through pair(w, x, scales, acc) — scale products of 8 blocks at
+// once, two accumulators — and an odd last block through single().
+template <typename W, typename Pair>
+float pair_blocks(const W* a, const BlockQ8_0* b, int64_t nb, Pair&& pair,
+                  float (*single)(const W*, const BlockQ8_0*, int64_t)) {
   __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-  auto pair = [&](const BlockQ8_0* wa, const BlockQ8_0* xb, __m512 s, __m512& acc_p) {
-    stream_prefetch(wa);  // about one line per 64 bytes consumed
-    const __m512i w = load_pair(wa[0].qs, wa[1].qs);
-    const __m512i x = load_pair(xb[0].qs, xb[1].qs);
-    const __m512i xs = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
-    const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
-    acc_p = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(d), acc_p);
-  };
   int64_t i = 0;
   for (; i + 8 <= nb; i += 8) {
     const __m512 sc = _mm512_castps256_ps512(block_scales8(a + i, b + i, 8));
@@ -194,15 +188,28 @@ float dot_q8_0_pairs(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
     i += n8;
   }
   float r = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
-  if (i < nb) r += dot_q8_0(a + i, b + i, nb - i);  // an odd last block
+  if (i < nb) r += single(a + i, b + i, nb - i);
   return r;
+}
+
+// Two blocks per 512-bit step, 8 blocks per group of scales. vpdpbusd multiplies unsigned by
+// signed bytes: |w| times x carrying w's sign (x negated where w < 0).
+float dot_q8_0_pairs(const BlockQ8_0* a, const BlockQ8_0* b, int64_t nb) {
+  auto pair = [&](const BlockQ8_0* wa, const BlockQ8_0* xb, __m512 s, __m512& acc_p) {
+    stream_prefetch(wa);  // about one line per 64 bytes consumed
+    const __m512i w = load_pair(wa[0].qs, wa[1].qs);
+    const __m512i x = load_pair(xb[0].qs, xb[1].qs);
+    const __m512i xs = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+    const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
+    acc_p = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(d), acc_p);
+  };
+  return pair_blocks(a, b, nb, pair, dot_q8_0);
 }
 
 // Q5_0 pairs: the two blocks' 16 nibble bytes side by side, low and high nibbles spread to
 // [block i | block i + 1] element order, bit 4 added from qh (one 64-bit mask for both
 // blocks); q ∈ [0, 31] times x by vpdpbusd, minus 16·Σx by a second one.
 float dot_q5_0_pairs(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
-  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
   const __m512i m4 = _mm512_set1_epi8(0x0f), c16 = _mm512_set1_epi8(16);
   auto pair = [&](const BlockQ5_0* wa, const BlockQ8_0* xb, __m512 s, __m512& acc_p) {
     stream_prefetch(wa);  // about one line per 64 bytes consumed
@@ -221,22 +228,7 @@ float dot_q5_0_pairs(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), c16, x));
     acc_p = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(d), acc_p);
   };
-  int64_t i = 0;
-  for (; i + 8 <= nb; i += 8) {
-    const __m512 sc = _mm512_castps256_ps512(block_scales8(a + i, b + i, 8));
-    DS_UNROLL for (int p = 0; p < 4; ++p)
-        pair(a + i + 2 * p, b + i + 2 * p, _mm512_permutexvar_ps(pair_idx(p), sc), acc[p % 2]);
-  }
-  if (i + 2 <= nb) {
-    const int n8 = int((nb - i) & ~int64_t(1));
-    const __m512 sc = _mm512_castps256_ps512(block_scales8(a + i, b + i, n8));
-    for (int p = 0; 2 * p < n8; ++p)
-      pair(a + i + 2 * p, b + i + 2 * p, _mm512_permutexvar_ps(pair_idx(p), sc), acc[0]);
-    i += n8;
-  }
-  float r = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
-  if (i < nb) r += dot_q5_0(a + i, b + i, nb - i);  // an odd last block
-  return r;
+  return pair_blocks(a, b, nb, pair, dot_q5_0);
 }
 
 // The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
