@@ -161,21 +161,30 @@ void cached_args(benchmark::internal::Benchmark* b) {
   }
 }
 
+// A [rows, cols] matrix of distinct random rows quantised to `t` (small enough to build per
+// benchmark).
+BenchMatrix quantised_matrix(GgmlType t, int64_t rows, int64_t cols) {
+  BenchMatrix m;
+  const QuantTraits* tr = quant_traits(t);
+  const size_t rb = size_t(cols / tr->block_size) * tr->block_bytes;
+  m.bytes.resize(rb * size_t(rows));
+  const auto w = bench_data(rows * cols, 3);
+  for (int64_t r = 0; r < rows; ++r)
+    tr->quantize(w.data() + r * cols, m.bytes.data() + r * rb, cols);
+  ggml_type_to_dtype(t, &m.view.dtype);
+  m.view.data = m.bytes.data();
+  m.view.rows = rows;
+  m.view.cols = cols;
+  return m;
+}
+
 // An expert-sized matrix (V2-Lite: gate/up 1408 × 2048, down 2048 × 1408), one thread,
 // n tokens through the row-dot kernels (tile = 0) or the integer GEMM tiles (tile = 1): where
 // the tiles start to pay (kDefaultTileMinTokens).
 void BM_MatmulPath(benchmark::State& state, GgmlType t) {
   const int64_t n = state.range(0), rows = state.range(2), cols = state.range(3);
-  const QuantTraits* tr = quant_traits(t);
-  const size_t rb = size_t(cols / tr->block_size) * tr->block_bytes;
-  std::vector<uint8_t> bytes(rb * size_t(rows));
-  const auto w = bench_data(rows * cols, 3);
-  for (int64_t r = 0; r < rows; ++r) tr->quantize(w.data() + r * cols, bytes.data() + r * rb, cols);
-  WeightView view;
-  ggml_type_to_dtype(t, &view.dtype);
-  view.data = bytes.data();
-  view.rows = rows;
-  view.cols = cols;
+  const BenchMatrix m = quantised_matrix(t, rows, cols);
+  const WeightView& view = m.view;
   ThreadPool pool(1);
   const auto x = bench_data(n * cols, 2);
   std::vector<float> y(size_t(n * rows));
@@ -201,16 +210,8 @@ void path_args(benchmark::internal::Benchmark* b) {
 // decode step cannot keep the memory busy while it computes (docs/PERFORMANCE.md).
 void BM_MatvecCached(benchmark::State& state, GgmlType t) {
   const int64_t rows = state.range(0), cols = state.range(1);
-  const QuantTraits* tr = quant_traits(t);
-  const size_t rb = size_t(cols / tr->block_size) * tr->block_bytes;
-  std::vector<uint8_t> bytes(rb * size_t(rows));
-  const auto w = bench_data(rows * cols, 3);
-  for (int64_t r = 0; r < rows; ++r) tr->quantize(w.data() + r * cols, bytes.data() + r * rb, cols);
-  WeightView view;
-  ggml_type_to_dtype(t, &view.dtype);
-  view.data = bytes.data();
-  view.rows = rows;
-  view.cols = cols;
+  const BenchMatrix m = quantised_matrix(t, rows, cols);
+  const WeightView& view = m.view;
   ThreadPool pool(1);
   const auto x = bench_data(cols, 2);
   std::vector<float> y(static_cast<size_t>(rows));
@@ -218,7 +219,7 @@ void BM_MatvecCached(benchmark::State& state, GgmlType t) {
     matmul(view, x.data(), 1, y.data(), pool);
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(bytes.size()));
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(m.bytes.size()));
 }
 
 void matvec_cached_args(benchmark::internal::Benchmark* b) {
