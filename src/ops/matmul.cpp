@@ -84,6 +84,13 @@ uint8_t* tile_scratch(size_t n) {
   return buf.data() + ((64 - p % 64) % 64);
 }
 
+// One token's activations in the tile row layout, before grouping.
+std::vector<uint8_t>& tile_row_scratch(size_t n) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf;
+}
+
 // Quantised activations of one matmul (the caller's thread owns them; pool workers only read).
 std::vector<uint8_t>& act_scratch(size_t n) {
   thread_local std::vector<uint8_t> buf;
@@ -102,7 +109,14 @@ struct MatmulPlan {
   QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
   size_t act_row_bytes = 0;              // kQuant, kTile: bytes of one activation row
   TileRowUnpackFn unpack = nullptr;      // kTile: weight row -> tile values
+  bool grouped = false;  // kTile: activations in groups of kActGroup tokens (gemm_tile_rows)
 };
+
+// Bytes of n tokens' activations in the plan's layout.
+size_t act_bytes(const MatmulPlan& p, int64_t cols, int64_t n) {
+  if (p.grouped) return size_t((n + kActGroup - 1) / kActGroup) * tile_act_group_bytes(cols);
+  return size_t(n) * p.act_row_bytes;
+}
 
 // From this many tokens on, unpacking a tile of weights once and running the integer GEMM
 // kernel over all tokens beats the row-dot kernels, which re-unpack every weight row for each
@@ -163,14 +177,28 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
     p.path = MatmulPlan::Path::kTile;
     p.unpack = f;
     p.act_row_bytes = tile_act_bytes(w.cols);
+    p.grouped = k.gemm_tile_rows != nullptr;
   }
   return p;
 }
 
 // Rows [t0, t1) of x [n, cols] -> the activation format of the plan, into `qa`
-// [n, act_row_bytes] (kQuant and kTile).
+// (kQuant and kTile) of act_bytes(p, cols, n) bytes; a range ending at n = t1 also clears the
+// grouped layout's slots past n.
 void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
-                          uint8_t* qa) {
+                          int64_t n, uint8_t* qa) {
+  if (p.grouped) {
+    const auto quantize = cpu_kernels().quantize_act_tile;
+    std::vector<uint8_t>& row = tile_row_scratch(p.act_row_bytes);
+    const size_t gb = tile_act_group_bytes(cols);
+    for (int64_t t = t0; t < t1; ++t) {
+      quantize(x + t * cols, cols, row.data());
+      group_act_tile(row.data(), cols, int(t % kActGroup), qa + size_t(t / kActGroup) * gb);
+    }
+    if (t1 == n && n % kActGroup)
+      clear_act_group_slots(cols, int(n % kActGroup), qa + size_t(n / kActGroup) * gb);
+    return;
+  }
   if (p.path == MatmulPlan::Path::kTile) {
     const auto quantize = cpu_kernels().quantize_act_tile;
     for (int64_t t = t0; t < t1; ++t) quantize(x + t * cols, cols, qa + t * p.act_row_bytes);
@@ -261,6 +289,10 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
         const uint8_t* next = more ? base + size_t(rt + kTileRows) * rb : base;
         const size_t next_bytes =
             more ? size_t(std::min<int64_t>(kTileRows, r1 - rt - kTileRows)) * rb : 0;
+        if (k.gemm_tile_rows) {  // all tokens in one call, results straight into y
+          k.gemm_tile_rows(tile, nb, qa, n, nr, y + rt, y_stride, next, next_bytes);
+          continue;
+        }
         const size_t groups = size_t((n + kTileTokens - 1) / kTileTokens);
         const size_t step = (next_bytes / 64 + groups - 1) / groups * 64;
         size_t fetched = 0;
@@ -296,8 +328,8 @@ void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64
   const MatmulPlan p = plan_for(w, cpu_kernels(), n);
   uint8_t* qa = nullptr;
   if (quantises_activations(p)) {
-    qa = act_scratch(size_t(n) * p.act_row_bytes).data();
-    quantize_activations(p, x, w.cols, 0, n, qa);
+    qa = act_scratch(act_bytes(p, w.cols, n)).data();
+    quantize_activations(p, x, w.cols, 0, n, n, qa);
   }
   run_rows(p, w, x, qa, n, y, y_stride, r0, r1);
 }
@@ -310,14 +342,14 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
   // into the caller's buffer, which every worker then reads.
   uint8_t* qa = nullptr;
   if (quantises_activations(p)) {
-    qa = act_scratch(size_t(n) * p.act_row_bytes).data();
+    qa = act_scratch(act_bytes(p, w.cols, n)).data();
     if (serial || n == 1) {
-      quantize_activations(p, x, w.cols, 0, n, qa);
+      quantize_activations(p, x, w.cols, 0, n, n, qa);
     } else {
       pool.run([&](int ti, int nt) {
         int64_t b, e;
         split_range(n, ti, nt, &b, &e);
-        quantize_activations(p, x, w.cols, b, e, qa);
+        quantize_activations(p, x, w.cols, b, e, n, qa);
       });
     }
   }
@@ -369,7 +401,7 @@ void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool) {
     }
     if (act_off[size_t(i)] == SIZE_MAX) {
       act_off[size_t(i)] = act_bytes;
-      act_bytes += size_t(j.n) * p.act_row_bytes;
+      act_bytes += ds::act_bytes(p, j.w.cols, j.n);
     }
   }
   uint8_t* qa = act_scratch(std::max<size_t>(act_bytes, 1)).data();
@@ -381,7 +413,8 @@ void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool) {
       first =
           !(quantises_activations(plans[size_t(s)]) && act_off[size_t(s)] == act_off[size_t(i)]);
     if (first)
-      quantize_activations(p, jobs[i].x, jobs[i].w.cols, 0, jobs[i].n, qa + act_off[size_t(i)]);
+      quantize_activations(p, jobs[i].x, jobs[i].w.cols, 0, jobs[i].n, jobs[i].n,
+                           qa + act_off[size_t(i)]);
   }
   const int64_t units = unit0[size_t(n_jobs)];
   auto run_units = [&](int64_t b, int64_t e) {

@@ -16,7 +16,8 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512vnni = false, avx512bf16 = false;
-  bool os_avx = false, os_avx512 = false;
+  bool amx_tile = false, amx_int8 = false;
+  bool os_avx = false, os_avx512 = false, os_amx = false;
 };
 
 CpuFeatures detect() {
@@ -31,6 +32,7 @@ CpuFeatures detect() {
     __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     f.os_avx = (lo & 0x6) == 0x6;
     f.os_avx512 = (lo & 0xe6) == 0xe6;
+    f.os_amx = (lo & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA
   }
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
     f.avx2 = b & (1u << 5);
@@ -39,6 +41,8 @@ CpuFeatures detect() {
     f.avx512bw = b & (1u << 30);
     f.avx512vl = b & (1u << 31);
     f.avx512vnni = c & (1u << 11);
+    f.amx_int8 = d & (1u << 25);
+    f.amx_tile = d & (1u << 24);
   }
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = a & (1u << 5);
   return f;
@@ -61,6 +65,8 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kAmx:
+      return "amx";
   }
   return "?";
 }
@@ -75,6 +81,11 @@ bool isa_supported(Isa isa) {
     case Isa::kAvx512:
       return f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni &&
              f.avx512bf16 && f.fma && f.f16c;
+    case Isa::kAmx: {
+      if (!isa_supported(Isa::kAvx512) || !f.amx_tile || !f.amx_int8 || !f.os_amx) return false;
+      static const bool granted = amx_enable();  // once per process
+      return granted;
+    }
   }
   return false;
 }
@@ -85,6 +96,8 @@ const CpuKernels& cpu_kernels_for(Isa isa) {
       return kernels_avx2();
     case Isa::kAvx512:
       return kernels_avx512();
+    case Isa::kAmx:
+      return kernels_amx();
     case Isa::kScalar:
       break;
   }
@@ -101,15 +114,15 @@ const CpuKernels& cpu_kernels() {
   if (const CpuKernels* k = g_forced.load()) return *k;
   static const CpuKernels* chosen = [] {
     if (const char* env = std::getenv("DSINFER_ISA"); env && *env) {
-      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx})
         if (std::strcmp(env, isa_name(isa)) == 0) {
           if (!isa_supported(isa))
             throw Error(cat("DSINFER_ISA=", env, ": this CPU does not support it"));
           return &cpu_kernels_for(isa);
         }
-      throw Error(cat("DSINFER_ISA=", env, ": expected scalar, avx2 or avx512"));
+      throw Error(cat("DSINFER_ISA=", env, ": expected scalar, avx2, avx512 or amx"));
     }
-    for (Isa isa : {Isa::kAvx512, Isa::kAvx2})
+    for (Isa isa : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2})
       if (isa_supported(isa)) return &cpu_kernels_for(isa);
     return &kernels_scalar();
   }();

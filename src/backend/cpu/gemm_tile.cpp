@@ -60,6 +60,27 @@ void gemm_tile_ref(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t 
   }
 }
 
+void group_act_tile(const uint8_t* row, int64_t cols, int slot, uint8_t* group) {
+  const int64_t nb = cols / 32;
+  for (int64_t k = 0; k < nb; ++k) {
+    uint8_t* gb = group + size_t(k) * kActGroupBlockBytes;
+    std::memcpy(gb + 32 * slot, row + 32 * k, 32);
+    std::memcpy(gb + 32 * kActGroup + 4 * slot, row + cols + 4 * k, 4);
+    std::memcpy(gb + 36 * kActGroup + 4 * slot, row + cols + 4 * (nb + k), 4);
+  }
+}
+
+void clear_act_group_slots(int64_t cols, int first, uint8_t* group) {
+  if (first >= kActGroup) return;
+  const int n = kActGroup - first;
+  for (int64_t k = 0; k < cols / 32; ++k) {
+    uint8_t* gb = group + size_t(k) * kActGroupBlockBytes;
+    std::memset(gb + 32 * first, 0, size_t(32 * n));
+    std::memset(gb + 32 * kActGroup + 4 * first, 0, size_t(4 * n));
+    std::memset(gb + 36 * kActGroup + 4 * first, 0, size_t(4 * n));
+  }
+}
+
 bool gemm_tile_unpack_none(GgmlType, const uint8_t*, size_t, int, int64_t, uint8_t*) {
   return false;
 }

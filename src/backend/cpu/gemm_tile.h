@@ -58,6 +58,29 @@ void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst);
 using GemmTileFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride,
                             int nt, float* out);
 
+/// Tokens per group of the grouped activation layout, which the many-token kernel reads: per
+/// group, per 32-element block k, kActGroupBlockBytes bytes: the 16 tokens' 32 int8 q (token t
+/// at 32·t), then their 16 floats d, then their 16 floats d·Σq. Slots past the last token are
+/// zero.
+inline constexpr int kActGroup = 16;
+inline constexpr size_t kActGroupBlockBytes = size_t(kActGroup) * (32 + 2 * sizeof(float));
+inline size_t tile_act_group_bytes(int64_t cols) {
+  return size_t(cols / 32) * kActGroupBlockBytes;
+}
+/// One token's activations in the row layout (`row`) into slot `slot` of `group`.
+void group_act_tile(const uint8_t* row, int64_t cols, int slot, uint8_t* group);
+/// Zeroes slots [first, kActGroup) of `group`.
+void clear_act_group_slots(int64_t cols, int first, uint8_t* group);
+
+/// y[t·y_stride + r] = Σ_i w[r][i]·a[t][i] for t < n, r < nr (nr ≤ kTileRows), the activations
+/// in the grouped layout (groups of tile_act_group_bytes(nb·32) bytes, one after another):
+/// the same f32 operations per (row, token) as GemmTileFn, for any number of tokens. The
+/// kernel also fetches [prefetch, prefetch + prefetch_bytes) into L2, spread over its run (the
+/// next tile's weight rows, so that unpacking them does not wait on memory).
+using GemmTileRowsFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* groups, int64_t n,
+                                int nr, float* y, int64_t y_stride, const uint8_t* prefetch,
+                                size_t prefetch_bytes);
+
 /// Rows [0, nr) (nr ≤ kTileRows; row r at rows + r·row_bytes) of a `gt` matrix into `tile`
 /// with SIMD transposes; false when this ISA has no unpacker for `gt` (the caller then uses
 /// the portable one, ops/qtile.h, which produces the same tile).

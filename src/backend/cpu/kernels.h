@@ -1,5 +1,5 @@
 // CPU kernel table: one entry per primitive, filled for each instruction set. The table in
-// use is chosen once at start-up from cpuid (or forced with DSINFER_ISA=scalar|avx2|avx512),
+// use is chosen once at start-up from cpuid (or forced with DSINFER_ISA=scalar|avx2|avx512|amx),
 // so one binary runs on any x86-64. Model code calls kernels only through this table.
 #pragma once
 
@@ -9,7 +9,8 @@
 
 namespace ds {
 
-enum class Isa { kScalar, kAvx2, kAvx512 };
+// kAmx: the AVX-512 table with the AMX integer GEMM tile kernel (Sapphire Rapids and later).
+enum class Isa { kScalar, kAvx2, kAvx512, kAmx };
 
 struct CpuKernels {
   Isa isa;
@@ -61,6 +62,9 @@ struct CpuKernels {
   GemmTileFn gemm_tile;
   int gemm_tile_max_u;
   GemmTileUnpackFn gemm_tile_unpack;
+  /// The tile kernel over any number of tokens, writing y directly (gemm_tile.h); null where
+  /// matmul drives gemm_tile in groups of kTileTokens.
+  GemmTileRowsFn gemm_tile_rows;
   /// quantize_act_tile (gemm_tile.h), bit-identical on every ISA.
   void (*quantize_act_tile)(const float* x, int64_t cols, uint8_t* dst);
   /// Runs a register-only loop of the integer tiles' multiply-add instruction `iters` times;
@@ -106,5 +110,8 @@ const char* isa_name(Isa isa);
 const CpuKernels& kernels_scalar();
 const CpuKernels& kernels_avx2();
 const CpuKernels& kernels_avx512();
+const CpuKernels& kernels_amx();
+/// Asks the OS for the AMX tile state (Linux: arch_prctl); false when it is refused.
+bool amx_enable();
 
 }  // namespace ds

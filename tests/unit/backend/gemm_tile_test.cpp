@@ -147,6 +147,57 @@ TEST_P(GemmTileTest, KernelBitIdenticalToReference) {
   }
 }
 
+// The many-token kernel (where the ISA has one) against the reference, for token counts
+// around its groups of 16 and partial tiles of rows.
+TEST_P(GemmTileTest, RowsKernelBitIdenticalToReference) {
+  const CpuKernels& k = cpu_kernels_for(GetParam());
+  if (!k.gemm_tile_rows) GTEST_SKIP() << isa_name(GetParam()) << " has no many-token tile kernel";
+  for (int64_t cols : {32, 96, 1408}) {
+    const int64_t nb = cols / 32;
+    std::mt19937 g{uint32_t(cols) + 5};
+    Aligned tile(tile_bytes(cols));
+    for (int64_t kb = 0; kb < nb; ++kb) {
+      uint8_t* blk = tile.ptr + size_t(kb) * kTileBlockBytes;
+      for (int i = 0; i < 512; ++i) blk[i] = uint8_t(g() % uint32_t(k.gemm_tile_max_u + 1));
+      float so[2 * kTileRows];
+      for (float& v : so) v = std::ldexp(float(g() % 1000) - 300.0f, -12);
+      std::memcpy(blk + 512, so, sizeof so);
+    }
+    const size_t ab = tile_act_bytes(cols);
+    const int max_n = 40;
+    std::vector<uint8_t> act(ab * max_n);
+    for (int t = 0; t < max_n; ++t) {
+      const auto x = random_floats(size_t(cols), uint32_t(70 + t), 3.0f);
+      quantize_act_tile(x.data(), cols, act.data() + size_t(t) * ab);
+    }
+    std::vector<float> want(size_t(max_n) * kTileRows);
+    for (int t0 = 0; t0 < max_n; t0 += kTileTokens)
+      gemm_tile_ref(tile.ptr, nb, act.data() + size_t(t0) * ab, int64_t(ab),
+                    std::min(kTileTokens, max_n - t0), want.data() + size_t(t0) * kTileRows);
+    for (int n : {1, 5, 15, 16, 17, 32, 33, 40}) {
+      // The grouped layout, its unused slots cleared.
+      const size_t gb = tile_act_group_bytes(cols);
+      const int groups = (n + kActGroup - 1) / kActGroup;
+      Aligned grouped(gb * size_t(groups));
+      std::memset(grouped.ptr, 0x5A, gb * size_t(groups));
+      for (int t = 0; t < n; ++t)
+        group_act_tile(act.data() + size_t(t) * ab, cols, t % kActGroup,
+                       grouped.ptr + size_t(t / kActGroup) * gb);
+      if (n % kActGroup)
+        clear_act_group_slots(cols, n % kActGroup, grouped.ptr + size_t(n / kActGroup) * gb);
+      for (int nr : {16, 11}) {
+        const int64_t ys = 19;  // a row stride wider than the tile
+        std::vector<float> y(size_t(n) * size_t(ys), -7.0f);
+        k.gemm_tile_rows(tile.ptr, nb, grouped.ptr, n, nr, y.data(), ys, act.data(), act.size());
+        for (int t = 0; t < n; ++t)
+          for (int r = 0; r < ys; ++r)
+            ASSERT_EQ(y[size_t(t * ys + r)], r < nr ? want[size_t(t * kTileRows + r)] : -7.0f)
+                << "cols=" << cols << " n=" << n << " nr=" << nr << " t=" << t << " r=" << r;
+      }
+    }
+  }
+}
+
 TEST(GemmTileActivations, QuantiseWithinHalfAStep) {
   const int64_t cols = 96;
   auto x = random_floats(size_t(cols), 3, 2.0f);
@@ -217,7 +268,7 @@ TEST_P(GemmTileTest, MatmulBatchBitIdenticalToSeparateMatmuls) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, GemmTileTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace
