@@ -295,17 +295,21 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
   // Queries: q = q_b(RMSNorm(q_a(x))) or q_proj(x).
   if (c.q_lora_rank > 0) {
     matmul(w.q_a, a.xn.data(), n, a.q_a.data(), pool);
-    for (int64_t t = 0; t < n; ++t)
-      rms_norm(a.q_a.data() + t * c.q_lora_rank, w.q_a_norm.data(), c.q_lora_rank, c.rms_norm_eps,
-               a.q_a.data() + t * c.q_lora_rank);
+    parallel_ranges(pool, n, 4 * c.q_lora_rank, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        rms_norm(a.q_a.data() + t * c.q_lora_rank, w.q_a_norm.data(), c.q_lora_rank, c.rms_norm_eps,
+                 a.q_a.data() + t * c.q_lora_rank);
+    });
     matmul(w.q_b, a.q_a.data(), n, a.q.data(), pool);
   } else {
     matmul(w.q, a.xn.data(), n, a.q.data(), pool);
   }
   mla_write_latent(m, w, layer, n, a, pool);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t h = 0; h < H; ++h)
-      rope_apply(a.q.data() + (t * H + h) * dq + dn, a.cos_sin.data() + t * dr, dr);
+  parallel_ranges(pool, n, 4 * H * dr, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t h = 0; h < H; ++h)
+        rope_apply(a.q.data() + (t * H + h) * dq + dn, a.cos_sin.data() + t * dr, dr);
+  });
 
   const int64_t per_thread = int64_t(a.head.size()) / pool.size();
   int64_t longest = 0;

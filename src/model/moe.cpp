@@ -16,13 +16,17 @@ void mlp_ffn(const MlpWeights& w, const float* x, int64_t n, float* y, bool accu
   const int64_t I = w.gate.rows, D = w.down.rows;
   const MatmulJob gate_up[2] = {{w.gate, x, n, a.ffn_g.data()}, {w.up, x, n, a.ffn_u.data()}};
   matmul_batch(gate_up, 2, pool);
-  for (int64_t t = 0; t < n; ++t) silu_mul(a.ffn_g.data() + t * I, a.ffn_u.data() + t * I, I);
+  parallel_ranges(pool, n, 8 * I, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) silu_mul(a.ffn_g.data() + t * I, a.ffn_u.data() + t * I, I);
+  });
   if (!accumulate) {
     matmul(w.down, a.ffn_g.data(), n, y, pool);
     return;
   }
   matmul(w.down, a.ffn_g.data(), n, a.ffn_y.data(), pool);
-  for (int64_t i = 0; i < n * D; ++i) y[i] += scale * a.ffn_y[size_t(i)];
+  parallel_ranges(pool, n * D, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] += scale * a.ffn_y[size_t(i)];
+  });
 }
 
 namespace {
@@ -186,10 +190,12 @@ void moe_ffn(const Model& m, const MoeWeights& w, int64_t n, Activations& a, Thr
   const ModelConfig& c = m.config;
   const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok, D = c.hidden_size;
   matmul(w.router, a.xn.data(), n, a.router.data(), pool);
-  std::vector<float> work(size_t(2 * E));
-  for (int64_t t = 0; t < n; ++t)
-    route_token(c, a.router.data() + t * E, w.score_bias.empty() ? nullptr : w.score_bias.data(),
-                a.topk_idx.data() + t * K, a.topk_w.data() + t * K, work.data());
+  parallel_ranges(pool, n, 16 * E, [&](int64_t t0, int64_t t1) {
+    std::vector<float> work(size_t(2 * E));
+    for (int64_t t = t0; t < t1; ++t)
+      route_token(c, a.router.data() + t * E, w.score_bias.empty() ? nullptr : w.score_bias.data(),
+                  a.topk_idx.data() + t * K, a.topk_w.data() + t * K, work.data());
+  });
 
   if (n <= kBatchedExpertTokens) {
     moe_experts_batched(w, n, K, D, a, pool);
@@ -212,15 +218,20 @@ void moe_ffn(const Model& m, const MoeWeights& w, int64_t n, Activations& a, Thr
     const auto& toks = by_expert[size_t(e)];
     if (toks.empty()) continue;
     const int64_t mt = int64_t(toks.size());
-    for (int64_t i = 0; i < mt; ++i)
-      std::copy_n(a.xn.data() + toks[size_t(i)].first * D, D, a.ffn_in.data() + i * D);
+    parallel_ranges(pool, mt, D, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        std::copy_n(a.xn.data() + toks[size_t(i)].first * D, D, a.ffn_in.data() + i * D);
+    });
     mlp_ffn(w.experts[size_t(e)], a.ffn_in.data(), mt, a.ffn_y.data(), false, 1.0f, a, pool);
-    for (int64_t i = 0; i < mt; ++i) {
-      const float wt = toks[size_t(i)].second;
-      float* o = a.out.data() + toks[size_t(i)].first * D;
-      const float* y = a.ffn_y.data() + i * D;
-      for (int64_t d = 0; d < D; ++d) o[d] += wt * y[d];
-    }
+    // An expert sees each token at most once: the tokens' rows are disjoint.
+    parallel_ranges(pool, mt, 2 * D, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const float wt = toks[size_t(i)].second;
+        float* o = a.out.data() + toks[size_t(i)].first * D;
+        const float* y = a.ffn_y.data() + i * D;
+        for (int64_t d = 0; d < D; ++d) o[d] += wt * y[d];
+      }
+    });
   }
 }
 

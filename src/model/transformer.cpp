@@ -142,17 +142,27 @@ void decoder_layer(const Model& m, const LayerWeights& L, int64_t layer, int64_t
                    ThreadPool& pool) {
   const ModelConfig& c = m.config;
   const int64_t D = c.hidden_size;
-  for (int64_t t = 0; t < n; ++t)
-    rms_norm(a.x.data() + t * D, L.attn_norm.data(), D, c.rms_norm_eps, a.xn.data() + t * D);
+  // x += out, then xn = RMSNorm(x), token by token (split over the pool for prompts).
+  auto add_norm = [&](const std::vector<float>* out, const std::vector<float>& norm) {
+    parallel_ranges(pool, n, 4 * D, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* x = a.x.data() + t * D;
+        if (out)
+          for (int64_t i = 0; i < D; ++i) x[i] += (*out)[size_t(t * D + i)];
+        rms_norm(x, norm.data(), D, c.rms_norm_eps, a.xn.data() + t * D);
+      }
+    });
+  };
+  add_norm(nullptr, L.attn_norm);
   mla_attention(m, L.attn, layer, n, a, pool);
-  for (int64_t i = 0; i < n * D; ++i) a.x[size_t(i)] += a.out[size_t(i)];
-  for (int64_t t = 0; t < n; ++t)
-    rms_norm(a.x.data() + t * D, L.ffn_norm.data(), D, c.rms_norm_eps, a.xn.data() + t * D);
+  add_norm(&a.out, L.ffn_norm);
   if (L.is_moe)
     moe_ffn(m, L.moe, n, a, pool);
   else
     mlp_ffn(L.dense, a.xn.data(), n, a.out.data(), false, 1.0f, a, pool);
-  for (int64_t i = 0; i < n * D; ++i) a.x[size_t(i)] += a.out[size_t(i)];
+  parallel_ranges(pool, n * D, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) a.x[size_t(i)] += a.out[size_t(i)];
+  });
 }
 
 void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* seqs,

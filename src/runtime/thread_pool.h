@@ -61,4 +61,21 @@ inline void split_range(int64_t n, int i, int parts, int64_t* begin, int64_t* en
   *end = *begin + base + (i < rem ? 1 : 0);
 }
 
+/// fn(begin, end) over contiguous ranges of [0, n), one per thread of the pool, or once over
+/// all of [0, n) on the calling thread when the job (about n · cost_per_item element
+/// operations) is too small to pay for the hand-off. For loops whose items are independent,
+/// so the result is the same either way.
+template <class F>
+void parallel_ranges(ThreadPool& pool, int64_t n, int64_t cost_per_item, F&& fn) {
+  if (pool.size() == 1 || n < 2 || n * cost_per_item < 32768) {
+    fn(int64_t(0), n);
+    return;
+  }
+  pool.run([&](int ti, int nt) {
+    int64_t b, e;
+    split_range(n, ti, nt, &b, &e);
+    if (b < e) fn(b, e);
+  });
+}
+
 }  // namespace ds
