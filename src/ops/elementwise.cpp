@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/kernels.h"
 #include "ops/ops.h"
 
 namespace ds {
@@ -26,10 +27,7 @@ void softmax(float* x, int64_t n) {
 }
 
 void silu_mul(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  cpu_kernels().silu_mul(gate, up, n);
 }
 
 }  // namespace ds

@@ -183,8 +183,8 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
 }
 
 // Rows [t0, t1) of x [n, cols] -> the activation format of the plan, into `qa`
-// (kQuant and kTile) of act_bytes(p, cols, n) bytes; a range ending at n = t1 also clears the
-// grouped layout's slots past n.
+// (kQuant and kTile) of act_bytes(p, cols, n) bytes; the non-empty range ending at n also clears
+// the grouped layout's slots past n.
 void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
                           int64_t n, uint8_t* qa) {
   if (p.grouped) {
@@ -195,7 +195,7 @@ void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int
       quantize(x + t * cols, cols, row.data());
       group_act_tile(row.data(), cols, int(t % kActGroup), qa + size_t(t / kActGroup) * gb);
     }
-    if (t1 == n && n % kActGroup)
+    if (t0 < t1 && t1 == n && n % kActGroup)  // the range that ends the batch
       clear_act_group_slots(cols, int(n % kActGroup), qa + size_t(n / kActGroup) * gb);
     return;
   }
@@ -405,6 +405,10 @@ void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool) {
     }
   }
   uint8_t* qa = act_scratch(std::max<size_t>(act_bytes, 1)).data();
+  thread_local std::vector<int> quantise_buf;  // the jobs whose quantisation others share
+  std::vector<int>& quantise = quantise_buf;
+  quantise.clear();
+  int64_t quantise_work = 0;
   for (int i = 0; i < n_jobs; ++i) {  // each shared quantisation once (its first job)
     const MatmulPlan& p = plans[size_t(i)];
     if (!quantises_activations(p)) continue;
@@ -412,10 +416,24 @@ void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool) {
     for (int s = 0; s < i && first; ++s)
       first =
           !(quantises_activations(plans[size_t(s)]) && act_off[size_t(s)] == act_off[size_t(i)]);
-    if (first)
-      quantize_activations(p, jobs[i].x, jobs[i].w.cols, 0, jobs[i].n, jobs[i].n,
-                           qa + act_off[size_t(i)]);
+    if (first) {
+      quantise.push_back(i);
+      quantise_work += jobs[i].n * jobs[i].w.cols;
+    }
   }
+  // Prompts: every thread quantises its share of each job's tokens.
+  auto quantise_range = [&](int ti, int nt) {
+    for (int i : quantise) {
+      int64_t b, e;
+      split_range(jobs[i].n, ti, nt, &b, &e);
+      quantize_activations(plans[size_t(i)], jobs[i].x, jobs[i].w.cols, b, e, jobs[i].n,
+                           qa + act_off[size_t(i)]);
+    }
+  };
+  if (pool.size() > 1 && quantise_work >= 65536)
+    pool.run(quantise_range);
+  else
+    quantise_range(0, 1);
   const int64_t units = unit0[size_t(n_jobs)];
   auto run_units = [&](int64_t b, int64_t e) {
     for (int i = 0; i < n_jobs; ++i) {

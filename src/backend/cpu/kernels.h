@@ -83,6 +83,9 @@ struct CpuKernels {
   /// x[i] = exp(x[i] − m) for i < n (0 where x[i] − m < −87); returns Σ x[i]. The SIMD
   /// versions use a degree-6 polynomial after range reduction (within 2 ulp of expf).
   float (*exp_shifted_sum)(float* x, int64_t n, float m);
+  /// gate[i] = silu(gate[i])·up[i] = gate[i] / (1 + exp(−gate[i]))·up[i] (SwiGLU); the SIMD
+  /// versions use the same exp as exp_shifted_sum.
+  void (*silu_mul)(float* gate, const float* up, int64_t n);
   /// attn_scores and attn_values over a BF16 cache: kv holds bf16 bits (widened exactly to
   /// f32 in registers), q and p stay f32. The products are those of the f32 kernels on the
   /// widened cache; only the order of summation differs.

@@ -341,6 +341,24 @@ float exp_shifted_sum(float* x, int64_t n, float m) {
   return s;
 }
 
+void silu_mul(float* gate, const float* up, int64_t n) {
+  // exp(−g) with −g clamped to [−87, 88] (the range exp256 covers): the result is g·up/(1 + e)
+  // to f32 precision over the whole line.
+  const __m256 one = _mm256_set1_ps(1.0f), lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e =
+        exp256(_mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), g), lo), hi));
+    _mm256_storeu_ps(
+        gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
 }  // namespace
 
 const CpuKernels& kernels_avx2() {
@@ -369,6 +387,7 @@ const CpuKernels& kernels_avx2() {
                             attn_scores,
                             attn_values,
                             exp_shifted_sum,
+                            silu_mul,
                             attn_scores_bf16,
                             attn_values_bf16};
   return k;

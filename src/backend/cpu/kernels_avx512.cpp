@@ -376,6 +376,19 @@ float exp_shifted_sum(float* x, int64_t n, float m) {
   return _mm512_reduce_add_ps(sum);
 }
 
+void silu_mul(float* gate, const float* up, int64_t n) {
+  // exp(−g) clamped to exp(88) keeps 1 + e finite; g / 1.6e38 is then 0 to f32 precision.
+  const __m512 one = _mm512_set1_ps(1.0f), hi = _mm512_set1_ps(88.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 t = tail_mask(n - i);
+    const __m512 g = _mm512_maskz_loadu_ps(t, gate + i);
+    const __m512 e = exp512(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), g), hi));
+    const __m512 y =
+        _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(t, up + i));
+    _mm512_mask_storeu_ps(gate + i, t, y);
+  }
+}
+
 }  // namespace
 
 const CpuKernels& kernels_avx512() {
@@ -404,6 +417,7 @@ const CpuKernels& kernels_avx512() {
                             attn_scores,
                             attn_values,
                             exp_shifted_sum,
+                            silu_mul,
                             attn_scores_bf16,
                             attn_values_bf16};
   return k;

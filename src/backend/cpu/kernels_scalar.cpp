@@ -152,6 +152,13 @@ float exp_shifted_sum(float* x, int64_t n, float m) {
   return sum;
 }
 
+void silu_mul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
 }  // namespace
 
 const CpuKernels& kernels_scalar() {
@@ -180,6 +187,7 @@ const CpuKernels& kernels_scalar() {
                             attn_scores,
                             attn_values,
                             exp_shifted_sum,
+                            silu_mul,
                             attn_scores_bf16,
                             attn_values_bf16};
   return k;

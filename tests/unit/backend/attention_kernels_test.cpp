@@ -202,6 +202,25 @@ TEST_P(AttentionKernelTest, ExpShiftedSumMatchesExp) {
     EXPECT_NEAR(y[i], std::exp(double(in[i])), std::exp(double(in[i])) * 3e-7);
 }
 
+TEST_P(AttentionKernelTest, SiluMulMatchesReference) {
+  for (int64_t n : {1, 7, 8, 15, 16, 17, 100, 257}) {
+    std::mt19937 g{static_cast<uint32_t>(n) + 9};
+    std::uniform_real_distribution<float> d(-12.0f, 12.0f);
+    std::vector<float> gate(static_cast<size_t>(n)), up(static_cast<size_t>(n));
+    for (auto& v : gate) v = d(g);
+    for (auto& v : up) v = d(g);
+    gate[0] = -100.0f;            // far below: silu → −0
+    if (n > 1) gate[1] = 100.0f;  // far above: silu → g
+    const auto in = gate;
+    k().silu_mul(gate.data(), up.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = in[size_t(i)];
+      const double ref = x / (1.0 + std::exp(-x)) * up[size_t(i)];
+      ASSERT_NEAR(gate[size_t(i)], ref, std::fabs(ref) * 1e-6 + 1e-30) << "n " << n << " x " << x;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, AttentionKernelTest,
                          ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
