@@ -133,10 +133,17 @@ def main():
     ap.add_argument("--gen", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--isa", default="", help="force a kernel table (DSINFER_ISA); 77 if unsupported")
     ap.add_argument("--max-abs", type=float, default=None)
     ap.add_argument("--max-median", type=float, default=None)
     ap.add_argument("--min-top1", type=float, default=None)
     a = ap.parse_args()
+    if a.isa:
+        probe = subprocess.run([a.dsinfer, "version", "--isa", a.isa], capture_output=True, text=True)
+        if probe.returncode != 0:
+            print(f"SKIP: {a.isa} kernels unavailable on this CPU: {probe.stderr.strip()}")
+            return 77
+        os.environ["DSINFER_ISA"] = a.isa  # every dsinfer command below runs on that table
     with tempfile.TemporaryDirectory(prefix="dsinfer-gguf-") as tmp:
         return logits_mode(a, tmp) if a.mode == "logits" else tokenizer_mode(a, tmp)
 
