@@ -68,6 +68,34 @@ TEST_P(RowDotTest, Bf16MatchesFloat64) {
   }
 }
 
+// A row × token result has the same bits whatever block of rows and tokens it was computed
+// in (matmul's blocking and thread split must not change results).
+TEST_P(RowDotTest, F32AndBf16BlocksBitIdenticalToSingleDots) {
+  for (int64_t n : {16, 33, 256, 1000}) {
+    const int64_t ws = n + 5, xs = n + 3;
+    const auto w = random_floats(size_t(kMaxRowTokens * ws), 15);
+    const auto x = random_floats(size_t(kMaxRowTokens * xs), 16);
+    std::vector<uint16_t> wb(w.size());
+    for (size_t i = 0; i < w.size(); ++i) wb[i] = f32_to_bf16(w[i]);
+    for (int nr = 1; nr <= kMaxRowTokens; ++nr)
+      for (int nt = 1; nt <= kMaxRowTokens; ++nt) {
+        float y[kMaxRowTokens * kMaxRowTokens], yb[kMaxRowTokens * kMaxRowTokens];
+        k().dot_f32_rows(w.data(), ws, nr, x.data(), xs, nt, n, y);
+        k().dot_bf16_f32(wb.data(), ws, nr, x.data(), xs, nt, n, yb);
+        for (int r = 0; r < nr; ++r)
+          for (int t = 0; t < nt; ++t) {
+            float one[kMaxRowTokens * kMaxRowTokens], oneb[kMaxRowTokens * kMaxRowTokens];
+            k().dot_f32_rows(w.data() + r * ws, ws, 1, x.data() + t * xs, xs, 1, n, one);
+            k().dot_bf16_f32(wb.data() + r * ws, ws, 1, x.data() + t * xs, xs, 1, n, oneb);
+            ASSERT_EQ(y[r * kMaxRowTokens + t], one[0])
+                << "n=" << n << " nr=" << nr << " nt=" << nt;
+            ASSERT_EQ(yb[r * kMaxRowTokens + t], oneb[0])
+                << "n=" << n << " nr=" << nr << " nt=" << nt;
+          }
+      }
+  }
+}
+
 TEST_P(RowDotTest, F32RowsMatchFloat64) {
   for (int64_t n : {1, 7, 8, 15, 16, 17, 33, 100, 1000}) {
     const int64_t ws = n + 5, xs = n + 3;

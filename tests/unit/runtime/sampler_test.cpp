@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 #include <vector>
 
 namespace ds {
@@ -13,6 +15,30 @@ TEST(Sampler, GreedyPicksTheLargestLowestIndexOnTies) {
   Sampler s({});
   std::vector<float> l = {1, 5, 5, 2};
   EXPECT_EQ(s.sample(l.data(), 4), 1);
+}
+
+// argmax against the one-by-one scan, on lengths around its 8-wide blocks, with ties, NaN,
+// infinities and the maximum in the tail.
+TEST(Sampler, ArgmaxIsTheFirstLargest) {
+  auto scan = [](const std::vector<float>& v) {
+    int64_t best = 0;
+    for (size_t i = 1; i < v.size(); ++i)
+      if (v[i] > v[size_t(best)]) best = int64_t(i);
+    return int32_t(best);
+  };
+  std::mt19937 g(5);
+  for (int n : {1, 2, 7, 8, 9, 15, 16, 17, 100, 129280}) {
+    for (int trial = 0; trial < 6; ++trial) {
+      std::vector<float> v(static_cast<size_t>(n));
+      for (auto& x : v) x = float(int(g() % 50)) - 25.0f;  // many ties
+      if (trial == 1) v[size_t(n - 1)] = 1e9f;             // in the tail
+      if (trial == 2) v[0] = std::nanf("");                // NaN first: index 0
+      if (trial == 3 && n > 3) v[size_t(n / 2)] = std::nanf("");
+      if (trial == 4) v[size_t(g() % uint32_t(n))] = INFINITY;
+      if (trial == 5) std::fill(v.begin(), v.end(), -INFINITY);
+      ASSERT_EQ(argmax(v.data(), n), scan(v)) << "n=" << n << " trial=" << trial;
+    }
+  }
 }
 
 TEST(Sampler, SameSeedSameStream) {
