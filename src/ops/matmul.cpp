@@ -110,11 +110,13 @@ struct MatmulPlan {
   size_t act_row_bytes = 0;              // kQuant, kTile: bytes of one activation row
   TileRowUnpackFn unpack = nullptr;      // kTile: weight row -> tile values
   bool grouped = false;  // kTile: activations in groups of kActGroup tokens (gemm_tile_rows)
+  int col_factor = 1;    // kTile: tile columns per matrix column (tile_col_factor)
 };
 
 // Bytes of n tokens' activations in the plan's layout.
 size_t act_bytes(const MatmulPlan& p, int64_t cols, int64_t n) {
-  if (p.grouped) return size_t((n + kActGroup - 1) / kActGroup) * tile_act_group_bytes(cols);
+  if (p.grouped)
+    return size_t((n + kActGroup - 1) / kActGroup) * tile_act_group_bytes(cols * p.col_factor);
   return size_t(n) * p.act_row_bytes;
 }
 
@@ -122,6 +124,7 @@ size_t act_bytes(const MatmulPlan& p, int64_t cols, int64_t n) {
 // kernel over all tokens beats the row-dot kernels, which re-unpack every weight row for each
 // group of kMaxRowTokens tokens (measured: docs/PERFORMANCE.md, "Integer GEMM tiles").
 std::atomic<int64_t> g_tile_min_tokens{kDefaultTileMinTokens};
+constexpr int64_t kWideTileMinTokens = 16;
 
 // The per-row plan: a fused row-dot kernel, or dequantisation to f32.
 MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
@@ -169,14 +172,17 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
   int max_u = 0;
   const TileRowUnpackFn f = tile_unpacker(w.dtype, &max_u);
   // Formats without a row-dot kernel take the integer path for any n: it beats dequantising
-  // to f32.
-  if (f && max_u <= k.gemm_tile_max_u &&
-      (n >= g_tile_min_tokens.load(std::memory_order_relaxed) ||
-       p.path == MatmulPlan::Path::kDequant)) {
+  // to f32. Q6_K's tiles do twice the work (two tile blocks per 32 elements): from 16 tokens
+  // on at the default threshold (BM_MatmulPath: the row-dot path wins up to 8–12 tokens).
+  int64_t min_n = g_tile_min_tokens.load(std::memory_order_relaxed);
+  if (tile_col_factor(w.dtype) > 1 && min_n >= kDefaultTileMinTokens)
+    min_n = std::max<int64_t>(min_n, kWideTileMinTokens);
+  if (f && max_u <= k.gemm_tile_max_u && (n >= min_n || p.path == MatmulPlan::Path::kDequant)) {
     p = MatmulPlan{};
     p.path = MatmulPlan::Path::kTile;
     p.unpack = f;
-    p.act_row_bytes = tile_act_bytes(w.cols);
+    p.col_factor = tile_col_factor(w.dtype);
+    p.act_row_bytes = tile_act_bytes(w.cols * p.col_factor);
     p.grouped = k.gemm_tile_rows != nullptr;
   }
   return p;
@@ -187,21 +193,27 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
 // the grouped layout's slots past n.
 void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
                           int64_t n, uint8_t* qa) {
-  if (p.grouped) {
-    const auto quantize = cpu_kernels().quantize_act_tile;
-    std::vector<uint8_t>& row = tile_row_scratch(p.act_row_bytes);
-    const size_t gb = tile_act_group_bytes(cols);
-    for (int64_t t = t0; t < t1; ++t) {
-      quantize(x + t * cols, cols, row.data());
-      group_act_tile(row.data(), cols, int(t % kActGroup), qa + size_t(t / kActGroup) * gb);
-    }
-    if (t0 < t1 && t1 == n && n % kActGroup)  // the range that ends the batch
-      clear_act_group_slots(cols, int(n % kActGroup), qa + size_t(n / kActGroup) * gb);
-    return;
-  }
   if (p.path == MatmulPlan::Path::kTile) {
     const auto quantize = cpu_kernels().quantize_act_tile;
-    for (int64_t t = t0; t < t1; ++t) quantize(x + t * cols, cols, qa + t * p.act_row_bytes);
+    const int64_t tcols = cols * p.col_factor;  // tile columns
+    // Token t's row in the tile layout: in place, or through scratch when it is then
+    // expanded (col_factor > 1) or grouped.
+    std::vector<uint8_t>& plain = tile_row_scratch(tile_act_bytes(cols) + p.act_row_bytes);
+    uint8_t* expanded = plain.data() + tile_act_bytes(cols);
+    const size_t gb = tile_act_group_bytes(tcols);
+    for (int64_t t = t0; t < t1; ++t) {
+      uint8_t* row = p.grouped ? expanded : qa + t * p.act_row_bytes;
+      if (p.col_factor == 1) {
+        quantize(x + t * cols, cols, row);
+      } else {
+        quantize(x + t * cols, cols, plain.data());
+        expand_act_tile(plain.data(), cols, p.col_factor, row);
+      }
+      if (p.grouped)
+        group_act_tile(row, tcols, int(t % kActGroup), qa + size_t(t / kActGroup) * gb);
+    }
+    if (p.grouped && t0 < t1 && t1 == n && n % kActGroup)  // the range that ends the batch
+      clear_act_group_slots(tcols, int(n % kActGroup), qa + size_t(n / kActGroup) * gb);
     return;
   }
   for (int64_t t = t0; t < t1; ++t) p.quantize_act(x + t * cols, qa + t * p.act_row_bytes, cols);
@@ -275,9 +287,9 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
     case MatmulPlan::Path::kTile: {
       // Tiles of kTileRows rows (r0 is a multiple of kTileRows unless it is the matrix's
       // last partial tile): unpacked once, then every token runs over the tile from L1/L2.
-      const int64_t nb = cols / 32;
-      uint8_t* tile = tile_scratch(tile_bytes(cols) + size_t(cols) + 8 * size_t(nb));
-      uint8_t* row_buf = tile + tile_bytes(cols);
+      const int64_t tcols = cols * p.col_factor, nb = tcols / 32;  // tile columns, blocks
+      uint8_t* tile = tile_scratch(tile_bytes(tcols) + size_t(tcols) + 8 * size_t(nb));
+      uint8_t* row_buf = tile + tile_bytes(tcols);
       float out[kTileTokens * kTileRows];
       for (int64_t rt = r0; rt < r1; rt += kTileRows) {
         const int nr = int(std::min<int64_t>(kTileRows, r1 - rt));

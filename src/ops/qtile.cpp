@@ -122,7 +122,61 @@ void unpack_iq4_xs(const void* row, int64_t cols, uint8_t* u, float* s, float* o
   }
 }
 
+// Q6_K in two tile blocks per 32 elements (tile_col_factor): u = the 6-bit value q, so that
+// s·u − o = d·sc·(q − 32) with s = d·sc and o = 32·s; the half a tile block does not cover
+// holds u = 32, which is exactly 0.
+void unpack_q6_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ6_K*>(row);
+  for (int64_t i = 0; i < cols / kQKK; ++i) {
+    // The 6-bit values in element order: in each 128-element half h, element 32k + l has its
+    // low nibble in ql[64h + l + 32(k % 2)] (high nibble for k ≥ 2) and its top two bits in
+    // qh[32h + l] at bit 2k.
+    uint8_t q[kQKK];
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = b[i].ql + 64 * h;
+      const uint8_t* qh = b[i].qh + 32 * h;
+      uint8_t* qo = q + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        qo[l] = uint8_t((ql[l] & 0xf) | ((qh[l] & 3) << 4));
+        qo[l + 32] = uint8_t((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4));
+        qo[l + 64] = uint8_t((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+        qo[l + 96] = uint8_t((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+      }
+    }
+    // Tile block 2k holds elements 32k … 32k + 15 of the block (then 32s), 2k + 1 the others.
+    uint8_t* ub = u + 2 * kQKK * i;
+    for (int k = 0; k < kQKK / 32; ++k) {
+      std::memcpy(ub + 64 * k, q + 32 * k, 16);
+      std::memset(ub + 64 * k + 16, 32, 32);
+      std::memcpy(ub + 64 * k + 48, q + 32 * k + 16, 16);
+    }
+    const float d = half(b[i].d);
+    for (int g = 0; g < kQKK / 16; ++g) {
+      const int64_t tb = 2 * (kQKK / 32) * i + g;
+      s[tb] = d * float(b[i].scales[g]);
+      o[tb] = 32 * s[tb];
+    }
+  }
+}
+
 }  // namespace
+
+int tile_col_factor(DType dt) {
+  GgmlType gt;
+  return dtype_to_ggml_type(dt, &gt) && gt == GgmlType::Q6_K ? 2 : 1;
+}
+
+void expand_act_tile(const uint8_t* src, int64_t cols, int factor, uint8_t* dst) {
+  const int64_t nb = cols / 32, nbx = nb * factor, colsx = cols * factor;
+  const float* d = reinterpret_cast<const float*>(src + cols);
+  float* dx = reinterpret_cast<float*>(dst + colsx);
+  for (int64_t k = 0; k < nb; ++k)
+    for (int f = 0; f < factor; ++f) {
+      std::memcpy(dst + 32 * (factor * k + f), src + 32 * k, 32);
+      dx[factor * k + f] = d[k];
+      dx[nbx + factor * k + f] = d[nb + k];
+    }
+}
 
 TileRowUnpackFn tile_unpacker(DType dt, int* max_u) {
   GgmlType gt;
@@ -155,6 +209,9 @@ TileRowUnpackFn tile_unpacker(DType dt, int* max_u) {
     case GgmlType::IQ4_XS:
       *max_u = 241;
       return unpack_iq4_xs;
+    case GgmlType::Q6_K:
+      *max_u = 63;
+      return unpack_q6_K;
     default:
       return nullptr;
   }
@@ -162,19 +219,20 @@ TileRowUnpackFn tile_unpacker(DType dt, int* max_u) {
 
 void unpack_tile(TileRowUnpackFn f, const WeightView& w, int64_t r0, int nr, uint8_t* tile,
                  uint8_t* row_buf) {
-  const int64_t cols = w.cols, nb = cols / 32;
+  const int factor = tile_col_factor(w.dtype);
+  const int64_t cols = w.cols * factor, nb = cols / 32;  // tile columns
   const size_t rb = w.row_bytes();
   const auto* base = static_cast<const uint8_t*>(w.data);
   GgmlType gt;
   if (dtype_to_ggml_type(w.dtype, &gt) &&
-      cpu_kernels().gemm_tile_unpack(gt, base + size_t(r0) * rb, rb, nr, cols, tile))
+      cpu_kernels().gemm_tile_unpack(gt, base + size_t(r0) * rb, rb, nr, w.cols, tile))
     return;
   uint8_t* u = row_buf;
   float* s = reinterpret_cast<float*>(row_buf + cols);
   float* o = s + nb;
   for (int r = 0; r < kTileRows; ++r) {
     if (r < nr) {
-      f(base + size_t(r0 + r) * rb, cols, u, s, o);
+      f(base + size_t(r0 + r) * rb, w.cols, u, s, o);
     } else {
       std::memset(u, 0, size_t(cols));
       std::memset(s, 0, 2 * sizeof(float) * size_t(nb));

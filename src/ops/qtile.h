@@ -16,9 +16,21 @@ using TileRowUnpackFn = void (*)(const void* row, int64_t cols, uint8_t* u, floa
 /// 16-bit pair sums needs u ≤ 128); null when the integer path does not cover `dt`.
 TileRowUnpackFn tile_unpacker(DType dt, int* max_u);
 
+/// Tile columns per matrix column of `dt`: 1, or 2 for Q6_K, whose scales cover 16 elements.
+/// A Q6_K 32-element block becomes two tile blocks, one per 16-element half with that half's
+/// scale; the other half's u is 32, the format's zero (w = s·u − o with o = 32·s), so it adds
+/// exactly nothing. The activations of a block are repeated for both (expand_act_tile).
+/// The unpacker then writes cols·factor values of u and cols·factor/32 of s and o.
+int tile_col_factor(DType dt);
+
+/// A row in the tile activation layout of `cols` columns -> the layout of cols·factor columns
+/// (each 32-element block, its d and its d·Σq repeated `factor` times).
+void expand_act_tile(const uint8_t* src, int64_t cols, int factor, uint8_t* dst);
+
 /// Rows [r0, r0 + nr) of `w` (nr ≤ kTileRows) into `tile` (tile_bytes(w.cols) bytes), rows
 /// past nr zero: with the ISA's SIMD unpacker where it has one, else row by row with `f`.
-/// `row_buf` holds at least cols bytes + cols/16 floats.
+/// `row_buf` holds at least t bytes + t/16 floats, t = cols·tile_col_factor; `tile` holds
+/// tile_bytes(t).
 void unpack_tile(TileRowUnpackFn f, const WeightView& w, int64_t r0, int nr, uint8_t* tile,
                  uint8_t* row_buf);
 

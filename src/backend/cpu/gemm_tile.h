@@ -82,7 +82,8 @@ using GemmTileRowsFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* 
                                 size_t prefetch_bytes);
 
 /// Rows [0, nr) (nr ≤ kTileRows; row r at rows + r·row_bytes) of a `gt` matrix into `tile`
-/// with SIMD transposes; false when this ISA has no unpacker for `gt` (the caller then uses
+/// with SIMD transposes (`cols`: the matrix columns; Q6_K fills 2·cols/32 tile blocks,
+/// ops/qtile.h); false when this ISA has no unpacker for `gt` (the caller then uses
 /// the portable one, ops/qtile.h, which produces the same tile).
 using GemmTileUnpackFn = bool (*)(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr,
                                   int64_t cols, uint8_t* tile);

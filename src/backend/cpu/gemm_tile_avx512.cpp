@@ -193,6 +193,56 @@ void unpack_q4_K(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
   }
 }
 
+// Q6_K in two tile blocks per 32 elements (ops/qtile.h, tile_col_factor): each 16-element
+// half with its own scale, the other half u = 32 (exactly zero). Per super-block, the 16 rows
+// are decoded into one 512-byte row each (the tile blocks' bytes in order), then transposed.
+void unpack_q6_K(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_t* tile) {
+  alignas(64) uint8_t buf[kTileRows][2 * kQKK];
+  alignas(64) float scale[kTileRows][kQKK / 16];
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(0x03);
+  const __m512i zero_u = _mm512_set1_epi8(32);
+  const __mmask16 real = __mmask16((1u << nr) - 1);
+  for (int64_t i = 0; i < nsb; ++i) {
+    for (int r = 0; r < kTileRows; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ6_K*>(rows + r * rb) + i;
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * h));
+        const __m256i ql1 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh + 32 * h));
+        // Elements 32c … 32c + 31 of the half: a nibble of ql and two bits of qh (q6_at).
+        const __m256i top[4] = {
+            _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4),
+            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4),
+            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4),
+            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)};
+        const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+        DS_UNROLL for (int c = 0; c < 4; ++c) {
+          const __m512i q = _mm512_castsi256_si512(_mm256_or_si256(low[c], top[c]));
+          // [elements 0–15, 32 × 32, elements 16–31]: 128-bit lanes 0 and 1 to 0 and 3.
+          const __m512i v = _mm512_mask_mov_epi32(_mm512_shuffle_i32x4(q, q, 0x40), 0x0ff0, zero_u);
+          _mm512_store_si512(buf[r] + 64 * (4 * h + c), v);
+        }
+      }
+      const float d = _cvtsh_ss(b->d);
+      for (int g = 0; g < kQKK / 16; ++g) scale[r][g] = d * float(b->scales[g]);
+    }
+    for (int tb = 0; tb < kQKK / 16; ++tb) {
+      uint8_t* out = tile_block(tile, 16 * i + tb);
+      __m512i q[8];
+      transpose16x8(buf[0] + 32 * tb, 2 * kQKK, q);
+      DS_UNROLL for (int g = 0; g < 8; ++g)
+          _mm512_store_si512(out + 64 * g, _mm512_maskz_mov_epi32(real, q[g]));
+      alignas(64) float sv[kTileRows];
+      for (int r = 0; r < kTileRows; ++r) sv[r] = scale[r][tb];
+      const __m512 s = _mm512_load_ps(sv);
+      store_scales(out, s, _mm512_mul_ps(s, _mm512_set1_ps(32.0f)));
+    }
+  }
+}
+
 using Fn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, float*);
 constexpr Fn kByTokens[kTileTokens] = {gemm_tile_nt<1>, gemm_tile_nt<2>, gemm_tile_nt<3>,
                                        gemm_tile_nt<4>, gemm_tile_nt<5>, gemm_tile_nt<6>,
@@ -228,7 +278,8 @@ void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst) {
 
 bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
                       uint8_t* tile) {
-  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 && gt != GgmlType::Q4_K)
+  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 &&
+      gt != GgmlType::Q4_K && gt != GgmlType::Q6_K)
     return false;
   if (nr < kTileRows) {
     // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
@@ -248,6 +299,9 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
       break;
     case GgmlType::Q8_0:
       unpack32<2>(rows, row_bytes, nb, nr, tile);
+      break;
+    case GgmlType::Q6_K:
+      unpack_q6_K(rows, row_bytes, cols / kQKK, nr, tile);
       break;
     default:
       unpack_q4_K(rows, row_bytes, nb, tile);

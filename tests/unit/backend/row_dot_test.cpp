@@ -239,7 +239,7 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, RowDotTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace
