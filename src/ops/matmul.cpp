@@ -124,7 +124,6 @@ size_t act_bytes(const MatmulPlan& p, int64_t cols, int64_t n) {
 // kernel over all tokens beats the row-dot kernels, which re-unpack every weight row for each
 // group of kMaxRowTokens tokens (measured: docs/PERFORMANCE.md, "Integer GEMM tiles").
 std::atomic<int64_t> g_tile_min_tokens{kDefaultTileMinTokens};
-constexpr int64_t kWideTileMinTokens = 16;
 
 // The per-row plan: a fused row-dot kernel, or dequantisation to f32.
 MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
@@ -172,11 +171,11 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
   int max_u = 0;
   const TileRowUnpackFn f = tile_unpacker(w.dtype, &max_u);
   // Formats without a row-dot kernel take the integer path for any n: it beats dequantising
-  // to f32. Q6_K's tiles do twice the work (two tile blocks per 32 elements): from 16 tokens
-  // on at the default threshold (BM_MatmulPath: the row-dot path wins up to 8–12 tokens).
+  // to f32. Q6_K's tiles do twice the work (two tile blocks per 32 elements): from the
+  // table's wide_tile_min_tokens on at the default threshold.
   int64_t min_n = g_tile_min_tokens.load(std::memory_order_relaxed);
   if (tile_col_factor(w.dtype) > 1 && min_n >= kDefaultTileMinTokens)
-    min_n = std::max<int64_t>(min_n, kWideTileMinTokens);
+    min_n = std::max<int64_t>(min_n, k.wide_tile_min_tokens);
   if (f && max_u <= k.gemm_tile_max_u && (n >= min_n || p.path == MatmulPlan::Path::kDequant)) {
     p = MatmulPlan{};
     p.path = MatmulPlan::Path::kTile;

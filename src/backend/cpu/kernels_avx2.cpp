@@ -381,6 +381,7 @@ const CpuKernels& kernels_avx2() {
                             avx2::gemm_tile,
                             127,
                             gemm_tile_unpack_none,
+                            64,
                             nullptr,
                             quantize_act_tile,
                             int8_loop,

@@ -411,6 +411,7 @@ const CpuKernels& kernels_avx512() {
                             avx512::gemm_tile,
                             255,
                             avx512::gemm_tile_unpack,
+                            16,
                             nullptr,
                             avx512::quantize_act_tile,
                             int8_loop,

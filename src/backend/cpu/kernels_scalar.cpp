@@ -181,6 +181,7 @@ const CpuKernels& kernels_scalar() {
                             gemm_tile_ref,
                             255,
                             gemm_tile_unpack_none,
+                            64,
                             nullptr,
                             quantize_act_tile,
                             int8_loop,
