@@ -62,6 +62,15 @@ def default_model_checks(dsinfer):
     check(r.returncode == 0 and "936" in j.get("content", ""), "the default model answers 936",
           r.stdout + r.stderr)
     check("carry" in j.get("reasoning_content", ""), "... after thinking it through", str(j))
+    # inspect's RAM estimate counts what drafting with the MTP module keeps per token.
+    r = run([dsinfer, "inspect", "--json", "--ctx", "1000", "--parallel", "2"])
+    j = json.loads(r.stdout) if r.returncode == 0 else {}
+    mtp = j.get("mtp_modules", 0)
+    want = 4 * j.get("hidden_size", 0) + mtp * j.get("kv_values_per_token_per_layer", 0) * 4 if mtp else 0
+    check(r.returncode == 0 and mtp > 0 and j.get("mtp_bytes_per_token") == want
+          and j.get("mtp_bytes_for_ctx") == want * 2000
+          and j.get("peak_ram_bytes_estimate", 0) > j.get("weight_bytes", 0) + j.get("kv_bytes_for_ctx", 0)
+          + want * 2000, "inspect counts the MTP drafting state", r.stdout + r.stderr)
 
 
 def main():

@@ -93,7 +93,14 @@ int run(const Opts& o) {
            3 * std::max(c.intermediate_size,
                         c.moe_intermediate_size * std::max<int64_t>(1, c.n_shared_experts))) +
       4 * (c.vocab_size + o.ctx) * 2;
-  const int64_t peak = int64_t(weights) + kv_total + act * o.parallel;
+  // Drafting with the MTP modules (on by default where it is a win): each sequence keeps its
+  // hidden states (hidden_size floats per token, Session::set_keep_hidden) and every module
+  // keeps a one-layer latent cache of its own.
+  const int64_t mtp_tok = m->mtp.empty() ? 0
+                                         : 4 * D + int64_t(m->mtp.size()) * c.kv_cache_width() *
+                                                       int64_t(dtype_size(o.cache_type));
+  const int64_t mtp_total = mtp_tok * o.ctx * o.parallel;
+  const int64_t peak = int64_t(weights) + kv_total + mtp_total + act * o.parallel;
   const int64_t ram = machine_ram();
   nlohmann::json j = {
       {"model", m->name},
@@ -129,6 +136,8 @@ int run(const Opts& o) {
       {"ctx", o.ctx},
       {"parallel", o.parallel},
       {"kv_bytes_for_ctx", kv_total},
+      {"mtp_bytes_per_token", mtp_tok},
+      {"mtp_bytes_for_ctx", mtp_total},
       {"peak_ram_bytes_estimate", peak},
       {"machine_ram_bytes", ram},
       {"fits_in_ram", ram > 0 && peak < ram},
@@ -175,6 +184,12 @@ int run(const Opts& o) {
       human_bytes(double(kv_tok)).c_str(), (long long)c.kv_cache_width(),
       cache_type_name(o.cache_type), human_bytes(double(kv_total)).c_str(), (long long)o.ctx,
       (long long)o.parallel);
+  if (mtp_tok > 0)
+    std::printf(
+        "MTP drafting:          %s per token (hidden state and %zu module cache(s)); %s for "
+        "%lld tokens x %lld slot(s)\n",
+        human_bytes(double(mtp_tok)).c_str(), m->mtp.size(), human_bytes(double(mtp_total)).c_str(),
+        (long long)o.ctx, (long long)o.parallel);
   std::printf("peak RAM (estimate):   %s", human_bytes(double(peak)).c_str());
   if (ram > 0)
     std::printf(" of %s on this machine: %s\n", human_bytes(double(ram)).c_str(),
