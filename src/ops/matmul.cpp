@@ -407,7 +407,8 @@ void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool) {
     for (int s = 0; s < i && act_off[size_t(i)] == SIZE_MAX; ++s) {
       const MatmulPlan& q = plans[size_t(s)];
       if (jobs[s].x == j.x && jobs[s].n == j.n && jobs[s].w.cols == j.w.cols && q.path == p.path &&
-          q.quantize_act == p.quantize_act && act_off[size_t(s)] != SIZE_MAX)
+          q.quantize_act == p.quantize_act && q.col_factor == p.col_factor &&
+          q.grouped == p.grouped && act_off[size_t(s)] != SIZE_MAX)
         act_off[size_t(i)] = act_off[size_t(s)];
     }
     if (act_off[size_t(i)] == SIZE_MAX) {

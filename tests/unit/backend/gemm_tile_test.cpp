@@ -193,19 +193,24 @@ TEST_P(GemmTileTest, Q6KTilesMatchPortable) {
   }
 }
 
+// nb random tile blocks: u in [0, max_u], scales and offsets exact multiples of 2^-12.
+void fill_random_tile(uint8_t* tile, int64_t nb, int max_u, uint32_t seed) {
+  std::mt19937 g{seed};
+  for (int64_t kb = 0; kb < nb; ++kb) {
+    uint8_t* blk = tile + size_t(kb) * kTileBlockBytes;
+    for (int i = 0; i < 512; ++i) blk[i] = uint8_t(g() % uint32_t(max_u + 1));
+    float so[2 * kTileRows];
+    for (float& v : so) v = std::ldexp(float(g() % 1000) - 300.0f, -12);
+    std::memcpy(blk + 512, so, sizeof so);
+  }
+}
+
 TEST_P(GemmTileTest, KernelBitIdenticalToReference) {
   const CpuKernels& k = cpu_kernels_for(GetParam());
   for (int64_t cols : {32, 256, 1408}) {
     const int64_t nb = cols / 32;
-    std::mt19937 g{uint32_t(cols)};
     Aligned tile(tile_bytes(cols));
-    for (int64_t kb = 0; kb < nb; ++kb) {
-      uint8_t* blk = tile.ptr + size_t(kb) * kTileBlockBytes;
-      for (int i = 0; i < 512; ++i) blk[i] = uint8_t(g() % uint32_t(k.gemm_tile_max_u + 1));
-      float so[2 * kTileRows];
-      for (float& v : so) v = std::ldexp(float(g() % 1000) - 300.0f, -12);
-      std::memcpy(blk + 512, so, sizeof so);
-    }
+    fill_random_tile(tile.ptr, nb, k.gemm_tile_max_u, uint32_t(cols));
     const size_t ab = tile_act_bytes(cols);
     std::vector<uint8_t> act(ab * kTileTokens);
     for (int t = 0; t < kTileTokens; ++t) {
@@ -227,15 +232,8 @@ TEST_P(GemmTileTest, KernelBitIdenticalToReference) {
 void check_rows_kernel(const CpuKernels& k) {
   for (int64_t cols : {32, 96, 1408}) {
     const int64_t nb = cols / 32;
-    std::mt19937 g{uint32_t(cols) + 5};
     Aligned tile(tile_bytes(cols));
-    for (int64_t kb = 0; kb < nb; ++kb) {
-      uint8_t* blk = tile.ptr + size_t(kb) * kTileBlockBytes;
-      for (int i = 0; i < 512; ++i) blk[i] = uint8_t(g() % uint32_t(k.gemm_tile_max_u + 1));
-      float so[2 * kTileRows];
-      for (float& v : so) v = std::ldexp(float(g() % 1000) - 300.0f, -12);
-      std::memcpy(blk + 512, so, sizeof so);
-    }
+    fill_random_tile(tile.ptr, nb, k.gemm_tile_max_u, uint32_t(cols) + 5);
     const size_t ab = tile_act_bytes(cols);
     const int max_n = 40;
     std::vector<uint8_t> act(ab * max_n);
@@ -347,6 +345,26 @@ TEST_P(GemmTileTest, MatmulBatchBitIdenticalToSeparateMatmuls) {
         for (size_t i = 0; i < want.size(); ++i)
           ASSERT_EQ(j.y[i], want[i]) << "n=" << n << " threads=" << threads << " i=" << i;
       }
+    }
+  }
+}
+
+// Jobs on one x whose tile layouts differ (Q6_K's two tile blocks per block against Q4_K's
+// one) each get their own quantised activations.
+TEST_P(GemmTileTest, MatmulBatchKeepsLayoutsApart) {
+  set_cpu_isa(GetParam());
+  Matrix a = make_matrix(GgmlType::Q4_K, 20, 512, 5), b = make_matrix(GgmlType::Q6_K, 18, 512, 6);
+  for (int64_t n : {int64_t(20), int64_t(70)}) {  // tile path for both on every table
+    const auto x = random_floats(size_t(n * 512), 13, 1.0f);
+    std::vector<float> ya(size_t(n * 20)), yb(size_t(n * 18));
+    const MatmulJob jobs[2] = {{a.view, x.data(), n, ya.data()}, {b.view, x.data(), n, yb.data()}};
+    ThreadPool pool(2);
+    matmul_batch(jobs, 2, pool);
+    for (const MatmulJob& j : jobs) {
+      std::vector<float> want(size_t(j.n * j.w.rows));
+      matmul(j.w, j.x, j.n, want.data(), pool);
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(j.y[i], want[i]) << "n=" << n << " rows=" << j.w.rows << " i=" << i;
     }
   }
 }
