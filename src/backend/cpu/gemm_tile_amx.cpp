@@ -3,13 +3,15 @@
 //
 // One block of a weight tile (8 groups × 64 bytes: 4 bytes of each of 16 rows per group) is
 // exactly an AMX B tile of 8 rows × 64 bytes, and 16 tokens' 32 activation bytes of that
-// block, read in place with the activation rows' stride, are an A tile of 16 rows × 32 bytes.
+// block, in the grouped activation layout (gemm_tile.h), are an A tile of 16 rows × 32 bytes.
 // One TDPBSUD (signed activations × unsigned weights) then gives the exact 32-bit sums Σu·q of
 // 16 tokens × 16 rows, which AVX-512 scales exactly as the VNNI kernel does:
 //   acc = fma(float(Σu·q), s·d, acc); acc = fma(−o, d·Σq, acc)
-// so every result is bit-identical to gemm_tile_ref. The matrix unit computes while the
-// vector unit scales the previous block (two sum tiles alternate), so a block costs about
-// its scaling: 4 vector operations per token and 16 rows instead of 12 with vpdpbusd.
+// so every result is bit-identical to gemm_tile_ref. Two pairs of sum tiles alternate so that
+// the matrix unit could multiply one pair while the vector unit scales the other; on the
+// machine measured in docs/PERFORMANCE.md ("AMX tiles for prompts") the two do not overlap,
+// and a block and 16 tokens cost the tile work plus the scaling (4 vector operations per
+// token), against 12 operations per token with vpdpbusd.
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -104,8 +106,8 @@ void token_group(const uint8_t* tile, int64_t nb, const uint8_t* group, int m, i
   alignas(64) int32_t sums[2][16 * kTileRows], sums_y[2][16 * kTileRows];
   __m512 acc[kActGroup];
   DS_UNROLL for (int t = 0; t < kActGroup; ++t) acc[t] = _mm512_setzero_ps();
-  // Software pipeline over pairs of blocks: the matrix unit multiplies one pair into one
-  // half of the sum tiles while the vector unit scales the pair stored from the other half.
+  // Over pairs of blocks: one pair is multiplied into one half of the sum tiles while the
+  // pair stored from the other half is scaled (see the top of the file).
 #define DS_AMX_SCALE_PAIR(s, k)                   \
   do {                                            \
     scale_block(acc, s[0], tile, group, k);       \
