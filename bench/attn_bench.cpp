@@ -11,6 +11,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "core/dtype.h"
+#include "core/huge_buffer.h"
 
 namespace ds {
 namespace {
@@ -62,6 +63,49 @@ void BM_Attn(benchmark::State& state, Isa isa, bool bf16, int part = 0) {
   state.SetItemsProcessed(int64_t(state.iterations()) * len);
   state.SetBytesProcessed(int64_t(state.iterations()) * len * kWidth * (bf16 ? 2 : 4));
 }
+
+// One whole pass over a BF16 cache for `heads` heads (what one thread does in a decode step
+// with the positions split): the table's attend_bf16 where it has one (amx), else BM_Attn's
+// composition of scores, exp and values.
+void BM_AttnPass(benchmark::State& state, Isa isa, int64_t heads) {
+  if (!isa_supported(isa)) {
+    state.SkipWithError("ISA not supported");
+    return;
+  }
+  const CpuKernels& k = cpu_kernels_for(isa);
+  const int64_t len = state.range(0);
+  HugeBuffer buf(size_t(len * kWidth) * 2);  // page-aligned, as the model's cache
+  uint16_t* cache16 = reinterpret_cast<uint16_t*>(buf.data());
+  uint32_t s = 7;
+  for (int64_t i = 0; i < len * kWidth; ++i) {
+    s = s * 1664525u + 1013904223u;
+    cache16[i] = f32_to_bf16(float(int32_t(s >> 8) - (1 << 23)) / float(1 << 23));
+  }
+  std::vector<float> q(size_t(heads * kWidth), 0.01f), sc(size_t(heads * kTile));
+  std::vector<float> u(size_t(heads * kRank)), mx(static_cast<size_t>(heads)),
+      sum(static_cast<size_t>(heads));
+  for (auto _ : state) {
+    if (k.attend_bf16) {
+      k.attend_bf16(q.data(), heads, cache16, kWidth, kRank, len, 0.1f, u.data(), mx.data(),
+                    sum.data());
+    } else {
+      std::fill(u.begin(), u.end(), 0.0f);
+      for (int64_t s0 = 0; s0 < len; s0 += kTile) {
+        const int64_t tl = std::min(kTile, len - s0);
+        const uint16_t* kv16 = cache16 + s0 * kWidth;
+        k.attn_scores_bf16(q.data(), kWidth, heads, kv16, kWidth, tl, kWidth, 0.1f, sc.data(),
+                           kTile);
+        for (int64_t h = 0; h < heads; ++h) k.exp_shifted_sum(sc.data() + h * kTile, tl, 1.0f);
+        k.attn_values_bf16(sc.data(), kTile, heads, kv16, kWidth, tl, kRank, u.data(), kRank);
+      }
+    }
+    benchmark::DoNotOptimize(u.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * len);
+  state.SetBytesProcessed(int64_t(state.iterations()) * len * kWidth * 2);
+}
+BENCHMARK_CAPTURE(BM_AttnPass, bf16_16heads_Amx, Isa::kAmx, 16)->Arg(1024)->Arg(4096)->Arg(8192);
+BENCHMARK_CAPTURE(BM_AttnPass, bf16_16heads_Avx512, Isa::kAvx512, 16)->Arg(1024)->Arg(4096);
 
 #define DS_ATTN_BENCH(ISA)                                                         \
   BENCHMARK_CAPTURE(BM_Attn, f32_##ISA, Isa::k##ISA, false)->Arg(1024)->Arg(8192); \

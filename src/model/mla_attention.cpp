@@ -68,6 +68,10 @@ void attend_positions(const KvCache& cache, int64_t layer, const float* qf, int6
   const bool bf16 = cache.type() == DType::BF16;
   const float* cache_f32 = static_cast<const float*>(cache.data(layer, 0));
   const uint16_t* cache_bf16 = static_cast<const uint16_t*>(cache.data(layer, 0));
+  if (bf16 && k.attend_bf16 && W % 32 == 0 && rkv % 32 == 0 && s_end > s_begin) {
+    k.attend_bf16(qf, nh, cache_bf16 + s_begin * W, W, rkv, s_end - s_begin, scale, u, mx, sum);
+    return;
+  }
   for (int64_t s0 = s_begin; s0 < s_end; s0 += kAttnTile) {
     const int64_t tl = std::min(kAttnTile, s_end - s0);
     if (bf16)

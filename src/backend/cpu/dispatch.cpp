@@ -16,7 +16,7 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512vnni = false, avx512bf16 = false;
-  bool amx_tile = false, amx_int8 = false;
+  bool amx_tile = false, amx_int8 = false, amx_bf16 = false;
   bool os_avx = false, os_avx512 = false, os_amx = false;
 };
 
@@ -43,6 +43,7 @@ CpuFeatures detect() {
     f.avx512vnni = c & (1u << 11);
     f.amx_int8 = d & (1u << 25);
     f.amx_tile = d & (1u << 24);
+    f.amx_bf16 = d & (1u << 22);
   }
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = a & (1u << 5);
   return f;
@@ -88,6 +89,10 @@ bool isa_supported(Isa isa) {
     }
   }
   return false;
+}
+
+bool cpu_has_amx_bf16() {
+  return features().amx_bf16 && isa_supported(Isa::kAmx);
 }
 
 const CpuKernels& cpu_kernels_for(Isa isa) {

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/amx_tiles.h"
 #include "backend/cpu/gemm_tile.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
@@ -27,35 +28,19 @@ namespace ds {
 
 namespace amx {
 
-namespace {
-
-// The 64-byte operand of LDTILECFG (palette 1).
-struct alignas(64) TileConfig {
-  uint8_t palette;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
-// LDTILECFG with the whole 64-byte operand as the asm's input: GCC 12's _tile_loadconfig
-// names only its first 8 bytes, so the compiler dropped the stores of the rest.
-void load_config(const TileConfig& c) {
-  __asm__ volatile("ldtilecfg %0" : : "m"(c));
+ConfigId& loaded_config() {
+  thread_local ConfigId id = kNoConfig;
+  return id;
 }
 
-// The configuration this thread last loaded: kKernelConfig, or
-// kLoopConfig for int8_loop, or 0 before the first load.
-constexpr int kLoopConfig = 100;
-thread_local int t_config = 0;
+namespace {
 
 // The one configuration of the kernel. tmm0–tmm3: 32-bit sums of 16 tokens × 16 rows, two
 // pairs of blocks in flight; tmm4, tmm5: a pair's activations, 16 tokens × 32 bytes; tmm6,
 // tmm7: its weight blocks, 8 × 64 bytes.
-constexpr int kKernelConfig = 1;
 
 void configure() {
-  if (t_config == kKernelConfig) return;
+  if (loaded_config() == kGemmConfig) return;
   TileConfig c;
   std::memset(&c, 0, sizeof c);
   c.palette = 1;
@@ -64,7 +49,7 @@ void configure() {
     c.colsb[i] = i == 4 || i == 5 ? 32 : 64;
   }
   load_config(c);
-  t_config = kKernelConfig;
+  loaded_config() = kGemmConfig;
 }
 
 // Sums of blocks k and k + 1 into tiles CA and CB. (A macro: the tile intrinsics paste
@@ -192,7 +177,7 @@ double int8_loop(int64_t iters) {
     c.colsb[i] = 64;
   }
   load_config(c);
-  t_config = kLoopConfig;
+  loaded_config() = kLoopConfig;
   alignas(64) static const int8_t ones[16 * 64] = {1};
   _tile_loadd(4, ones, 64);
   _tile_loadd(5, ones, 64);
@@ -235,6 +220,7 @@ const CpuKernels& kernels_amx() {
     t.name = "amx";
     t.gemm_tile_rows = amx::gemm_tile_rows;
     t.int8_loop = amx::int8_loop;
+    if (cpu_has_amx_bf16()) t.attend_bf16 = amx::attend_bf16;
     return t;
   }();
   return k;

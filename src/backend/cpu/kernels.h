@@ -97,6 +97,15 @@ struct CpuKernels {
                            int64_t len, int64_t w, float scale, float* out, int64_t os);
   void (*attn_values_bf16)(const float* p, int64_t ps, int64_t nh, const uint16_t* kv, int64_t ks,
                            int64_t len, int64_t r, float* u, int64_t us);
+  /// One whole attention pass over a BF16 cache, where a table has one (else null, and
+  /// mla_attention.cpp composes the kernels above): nh query rows q [nh, w] against the
+  /// positions kv [len, w] (row stride w), scores scale · q·kv, and per head h the maximum
+  /// mx[h] of its scores, sum[h] = Σ_s exp(score − mx[h]) and
+  /// u[h·r + j] = Σ_s exp(score − mx[h]) · kv[s·w + j] for j < r, as attn_scores_bf16,
+  /// exp_shifted_sum and attn_values_bf16 give them (exp and the −87 cut-off included).
+  /// Needs w and r multiples of 32, r ≤ w, len ≥ 1; overwrites u, mx and sum.
+  void (*attend_bf16)(const float* q, int64_t nh, const uint16_t* kv, int64_t w, int64_t r,
+                      int64_t len, float scale, float* u, float* mx, float* sum);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.
@@ -120,5 +129,7 @@ const CpuKernels& kernels_avx512();
 const CpuKernels& kernels_amx();
 /// Asks the OS for the AMX tile state (Linux: arch_prctl); false when it is refused.
 bool amx_enable();
+/// True when the CPU has AMX-BF16 (the tile multiply of attn_amx.cpp).
+bool cpu_has_amx_bf16();
 
 }  // namespace ds

@@ -390,7 +390,8 @@ const CpuKernels& kernels_avx2() {
                             exp_shifted_sum,
                             silu_mul,
                             attn_scores_bf16,
-                            attn_values_bf16};
+                            attn_values_bf16,
+                            nullptr};
   return k;
 }
 

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "backend/cpu/avx512_math.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
@@ -10,6 +11,9 @@
 namespace ds {
 
 namespace {
+
+using avx512_math::exp512;
+using avx512_math::tail_mask;
 
 float dot_f32(const float* a, const float* b, int64_t n) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -109,10 +113,6 @@ double int8_loop(int64_t iters) {
   volatile int sink = _mm512_reduce_add_epi32(s);
   (void)sink;
   return double(iters) * 12 * 64 * 2;
-}
-
-inline __mmask16 tail_mask(int64_t left) {
-  return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
 }
 
 // G query rows against S cache rows at a time: each query load feeds S FMAs and each cache
@@ -345,23 +345,6 @@ void attn_values_bf16(const float* p, int64_t ps, int64_t nh, const uint16_t* kv
   });
 }
 
-// exp(x) = 2^k · e^r, k = round(x·log2 e), |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial
-// (truncation < 1.2e-7 relative), 2^k applied by vscalefps.
-inline __m512 exp512(__m512 x) {
-  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187045e-06f), r);
-  __m512 y = _mm512_set1_ps(1.0f / 720);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 120));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 24));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 6));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(y, k);
-}
-
 float exp_shifted_sum(float* x, int64_t n, float m) {
   const __m512 mv = _mm512_set1_ps(m), lo = _mm512_set1_ps(-87.0f);
   __m512 sum = _mm512_setzero_ps();
@@ -420,7 +403,8 @@ const CpuKernels& kernels_avx512() {
                             exp_shifted_sum,
                             silu_mul,
                             attn_scores_bf16,
-                            attn_values_bf16};
+                            attn_values_bf16,
+                            nullptr};
   return k;
 }
 

@@ -190,7 +190,8 @@ const CpuKernels& kernels_scalar() {
                             exp_shifted_sum,
                             silu_mul,
                             attn_scores_bf16,
-                            attn_values_bf16};
+                            attn_values_bf16,
+                            nullptr};
   return k;
 }
 

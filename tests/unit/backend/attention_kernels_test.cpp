@@ -170,6 +170,82 @@ TEST_P(AttentionKernelTest, Bf16KernelsAgreeWithF32KernelsOnWidenedCache) {
   for (size_t i = 0; i < u16.size(); ++i) ASSERT_NEAR(u16[i], u32[i], 1e-4f) << i;
 }
 
+// attend_bf16 (a whole pass: scores, online softmax over tiles of 256, values) against
+// float64, over head counts that leave partial groups of 16, widths and lengths that leave
+// partial blocks of 32 and partial tiles, score ranges where the −87 cut-off applies, and a
+// cache whose rows past len are NaN (they must not be read into the results).
+void check_whole_bf16_pass(const CpuKernels& k) {
+  struct Shape {
+    int64_t w, r;
+  };
+  for (const Shape sh : {Shape{32, 32}, Shape{64, 32}, Shape{576, 512}})
+    for (int64_t nh : {1, 5, 16, 17, 33})
+      for (int64_t len : {1, 7, 31, 32, 33, 256, 300, 600})
+        for (float scale : {0.05f, 1.0f}) {
+          if (sh.w == 576 && nh > 17 && len > 300) continue;  // keeps the test fast
+          const int64_t w = sh.w, r = sh.r;
+          const auto q = random_floats(size_t(nh * w), uint32_t(len + nh));
+          auto kv = random_bf16_rows(len + 40, w, w, uint32_t(w + len));
+          std::fill(kv.begin() + len * w, kv.end(), uint16_t(0x7fc0));  // NaN past len
+          std::vector<float> u(size_t(nh * r), -7.0f), mx(size_t(nh), -7.0f),
+              sum(size_t(nh), -7.0f);
+          k.attend_bf16(q.data(), nh, kv.data(), w, r, len, scale, u.data(), mx.data(), sum.data());
+          for (int64_t h = 0; h < nh; ++h) {
+            std::vector<double> sc(static_cast<size_t>(len)), mag(static_cast<size_t>(len));
+            double m = -INFINITY;
+            for (int64_t s = 0; s < len; ++s) {
+              double acc = 0, a = 0;
+              for (int64_t i = 0; i < w; ++i) {
+                const double x = double(q[size_t(h * w + i)]) * bf16_to_f32(kv[size_t(s * w + i)]);
+                acc += x;
+                a += std::fabs(x);
+              }
+              sc[size_t(s)] = scale * acc;
+              mag[size_t(s)] = scale * a;
+              m = std::max(m, sc[size_t(s)]);
+            }
+            // A score is within 1e-6 of its magnitude, so exp(score − max) within about that
+            // (relative) of the float64 value, for each position.
+            double max_mag = 0;
+            for (double x : mag) max_mag = std::max(max_mag, x);
+            const double ds = 2e-6 * max_mag + 1e-6;
+            ASSERT_NEAR(mx[size_t(h)], m, ds)
+                << "w " << w << " nh " << nh << " len " << len << " h " << h;
+            std::vector<double> p(static_cast<size_t>(len));
+            double denom = 0;
+            for (int64_t s = 0; s < len; ++s) {
+              const double d = sc[size_t(s)] - mx[size_t(h)];
+              p[size_t(s)] = d < -87 ? 0.0 : std::exp(d);
+              denom += p[size_t(s)];
+            }
+            ASSERT_NEAR(sum[size_t(h)], denom, denom * (2 * ds + 1e-6))
+                << "w " << w << " nh " << nh << " len " << len << " h " << h;
+            for (int64_t j = 0; j < r; ++j) {
+              double ref = 0, a = 0;
+              for (int64_t s = 0; s < len; ++s) {
+                const double x = p[size_t(s)] * bf16_to_f32(kv[size_t(s * w + j)]);
+                ref += x;
+                a += std::fabs(x);
+              }
+              ASSERT_NEAR(u[size_t(h * r + j)], ref, a * (2 * ds + 1e-6) + 1e-30)
+                  << "w " << w << " nh " << nh << " len " << len << " scale " << scale << " h " << h
+                  << " j " << j;
+            }
+          }
+        }
+}
+
+// (The tables that have one: amx on CPUs with AMX-BF16.)
+TEST(AttendBf16Test, WholePassMatchesFloat64) {
+  int tables = 0;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx})
+    if (isa_supported(isa) && cpu_kernels_for(isa).attend_bf16) {
+      ++tables;
+      check_whole_bf16_pass(cpu_kernels_for(isa));
+    }
+  if (tables == 0) GTEST_SKIP() << "no kernel table of this CPU has attend_bf16";
+}
+
 TEST_P(AttentionKernelTest, ExpShiftedSumMatchesExp) {
   for (int64_t n : {1, 7, 8, 15, 16, 17, 100, 257}) {
     std::vector<float> x(static_cast<size_t>(n));
@@ -222,7 +298,7 @@ TEST_P(AttentionKernelTest, SiluMulMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, AttentionKernelTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace

@@ -1,0 +1,35 @@
+// What the AMX kernels (gemm_tile_amx.cpp, attn_amx.cpp) share: the tile configuration and
+// which one this thread has loaded. Included only by files compiled with the AMX flags.
+#pragma once
+
+#include <cstdint>
+
+namespace ds::amx {
+
+/// The 64-byte operand of LDTILECFG (palette 1).
+struct alignas(64) TileConfig {
+  uint8_t palette;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+/// LDTILECFG with the whole 64-byte operand as the asm's input: GCC 12's _tile_loadconfig
+/// names only its first 8 bytes, so the compiler dropped the stores of the rest.
+inline void load_config(const TileConfig& c) {
+  __asm__ volatile("ldtilecfg %0" : : "m"(c));
+}
+
+/// The configurations of the kernels; each kernel reloads its own when this thread last
+/// loaded another (loaded_config()).
+enum ConfigId : int { kNoConfig = 0, kGemmConfig = 1, kAttnConfig = 2, kLoopConfig = 100 };
+
+/// The configuration this thread last loaded (defined in gemm_tile_amx.cpp).
+ConfigId& loaded_config();
+
+/// CpuKernels::attend_bf16 on the tiles (attn_amx.cpp); needs AMX-BF16.
+void attend_bf16(const float* q, int64_t nh, const uint16_t* kv, int64_t w, int64_t r, int64_t len,
+                 float scale, float* u, float* mx, float* sum);
+
+}  // namespace ds::amx
