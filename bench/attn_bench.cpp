@@ -106,6 +106,10 @@ void BM_AttnPass(benchmark::State& state, Isa isa, int64_t heads) {
 }
 BENCHMARK_CAPTURE(BM_AttnPass, bf16_16heads_Amx, Isa::kAmx, 16)->Arg(1024)->Arg(4096)->Arg(8192);
 BENCHMARK_CAPTURE(BM_AttnPass, bf16_16heads_Avx512, Isa::kAvx512, 16)->Arg(1024)->Arg(4096);
+// 8 heads: each thread's share with the heads split (prefill, short contexts); the tile
+// kernel still multiplies 16 columns.
+BENCHMARK_CAPTURE(BM_AttnPass, bf16_8heads_Amx, Isa::kAmx, 8)->Arg(256)->Arg(1024)->Arg(4096);
+BENCHMARK_CAPTURE(BM_AttnPass, bf16_8heads_Avx512, Isa::kAvx512, 8)->Arg(256)->Arg(1024)->Arg(4096);
 
 #define DS_ATTN_BENCH(ISA)                                                         \
   BENCHMARK_CAPTURE(BM_Attn, f32_##ISA, Isa::k##ISA, false)->Arg(1024)->Arg(8192); \

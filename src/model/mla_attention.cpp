@@ -30,6 +30,11 @@ int64_t head_scratch_floats(const ModelConfig& c, int64_t n) {
          H * kAttnTile + 2 * n * H;
 }
 
+// Fewest heads for which attend_bf16 (where the table has it) beats the composed kernels:
+// the tile kernel costs about the same for 1 to 16 heads, the vector kernels in proportion
+// (BM_AttnPass: 16 heads 104 µs against 341 µs, 8 heads 88 against 158, per 1024 positions).
+constexpr int64_t kTileAttnMinHeads = 6;
+
 std::atomic<int64_t> g_split_min_positions{kDefaultAttnSplitMinPositions};
 
 // The absorbed query of head h for tokens t0 … t0+nc−1: qt [nc, rkv] = q_nope_h · W_kb_h
@@ -68,7 +73,8 @@ void attend_positions(const KvCache& cache, int64_t layer, const float* qf, int6
   const bool bf16 = cache.type() == DType::BF16;
   const float* cache_f32 = static_cast<const float*>(cache.data(layer, 0));
   const uint16_t* cache_bf16 = static_cast<const uint16_t*>(cache.data(layer, 0));
-  if (bf16 && k.attend_bf16 && W % 32 == 0 && rkv % 32 == 0 && s_end > s_begin) {
+  if (bf16 && k.attend_bf16 && nh >= kTileAttnMinHeads && W % 32 == 0 && rkv % 32 == 0 &&
+      s_end > s_begin) {
     k.attend_bf16(qf, nh, cache_bf16 + s_begin * W, W, rkv, s_end - s_begin, scale, u, mx, sum);
     return;
   }

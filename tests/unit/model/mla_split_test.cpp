@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/cpu/kernels.h"
 #include "model/forward.h"
 #include "runtime/thread_pool.h"
 #include "test_util.h"
@@ -25,14 +26,19 @@ struct SplitMin {
   ~SplitMin() { set_attn_split_min_positions(kDefaultAttnSplitMinPositions); }
 };
 
-class MlaSplitTest : public ::testing::Test {
+// The attention shapes: heads, latent rank, RoPE key width.
+struct Shape {
+  int64_t heads, rank, rope;
+};
+
+class MlaSplitTest : public ::testing::TestWithParam<Shape> {
  protected:
   void SetUp() override {
+    previous_ = cpu_kernels().isa;
     nlohmann::json cfg = testing::tiny_v3_config();
-    // Three heads (an uneven split over two threads), a latent of 32 plus a RoPE key of 4
-    // (a row width that is no multiple of any vector width), room for long contexts.
-    cfg["num_attention_heads"] = 3;
-    cfg["kv_lora_rank"] = 32;
+    cfg["num_attention_heads"] = GetParam().heads;
+    cfg["kv_lora_rank"] = GetParam().rank;
+    cfg["qk_rope_head_dim"] = GetParam().rope;
     cfg["max_position_embeddings"] = 4096;
     testing::write_tiny_model(dir_.path(), cfg);
     model_ = Model::load(dir_.path());
@@ -79,13 +85,16 @@ class MlaSplitTest : public ::testing::Test {
     return d;
   }
 
+  void TearDown() override { set_cpu_isa(previous_); }
+
+  Isa previous_ = Isa::kScalar;
   testing::TempDir dir_;
   std::unique_ptr<Model> model_;
 };
 
 // Context lengths below one tile, at and off tile boundaries, shorter and longer than the
 // default threshold; one and several tokens per pass; one and two threads.
-TEST_F(MlaSplitTest, PositionsSplitEqualsHeadsSplit) {
+TEST_P(MlaSplitTest, PositionsSplitEqualsHeadsSplit) {
   for (DType type : {DType::F32, DType::BF16})
     for (int64_t len : {0, 1, 100, 255, 256, 300, 767, 1023, 1500, 2048, 2600})
       for (int64_t n : {1, 3})
@@ -104,7 +113,7 @@ TEST_F(MlaSplitTest, PositionsSplitEqualsHeadsSplit) {
 }
 
 // The default threshold picks the heads split below it and the positions split from it on.
-TEST_F(MlaSplitTest, DefaultThresholdChoosesThePath) {
+TEST_P(MlaSplitTest, DefaultThresholdChoosesThePath) {
   const int64_t k = kDefaultAttnSplitMinPositions;
   for (DType type : {DType::F32, DType::BF16}) {
     const int64_t below = k - 2, at = k - 1;  // one token at position len: len + 1 positions
@@ -118,7 +127,7 @@ TEST_F(MlaSplitTest, DefaultThresholdChoosesThePath) {
 
 // End to end: decoding token by token with the positions split equals one batch (which
 // splits the heads), through both cache types.
-TEST_F(MlaSplitTest, SplitDecodeEqualsOneBatch) {
+TEST_P(MlaSplitTest, SplitDecodeEqualsOneBatch) {
   SplitMin guard(0);
   ThreadPool pool(2);
   const int64_t V = 256, n = 600;
@@ -141,6 +150,34 @@ TEST_F(MlaSplitTest, SplitDecodeEqualsOneBatch) {
     }
   }
 }
+
+// With a bf16 cache, the tile kernel (attend_bf16 of the amx table, from 6 heads per call)
+// against the vector kernels of the avx512 table, through both splits.
+TEST_P(MlaSplitTest, TileAttentionMatchesVectorKernels) {
+  if (!isa_supported(Isa::kAmx) || !cpu_kernels_for(Isa::kAmx).attend_bf16)
+    GTEST_SKIP() << "no AMX-BF16 on this CPU";
+  for (int64_t len : {100, 600, 2600})
+    for (int64_t n : {1, 3})
+      for (int threads : {1, 2})
+        for (int64_t split_min : {int64_t(0), kNever}) {
+          set_cpu_isa(Isa::kAmx);
+          const auto tiles = attend(DType::BF16, len, n, threads, split_min);
+          set_cpu_isa(Isa::kAvx512);
+          const auto vectors = attend(DType::BF16, len, n, threads, split_min);
+          EXPECT_LE(max_diff(tiles, vectors), 1e-5f * max_abs(vectors))
+              << "len " << len << " n " << n << " threads " << threads;
+        }
+}
+
+// Three heads (an uneven split over two threads; too few for the tile kernel), a latent of 32
+// plus a RoPE key of 4 (a row width that is no multiple of any vector width); and eight heads
+// with a latent of 64 and a RoPE key of 32 (the tile kernel's case, with 4 heads per thread
+// when the heads are split over two threads, which the vector kernels take).
+INSTANTIATE_TEST_SUITE_P(Shapes, MlaSplitTest, ::testing::Values(Shape{3, 32, 4}, Shape{8, 64, 32}),
+                         [](const auto& info) {
+                           return "h" + std::to_string(info.param.heads) + "_r" +
+                                  std::to_string(info.param.rank);
+                         });
 
 }  // namespace
 }  // namespace ds
