@@ -2,6 +2,7 @@
 // frequency penalties. Deterministic for a fixed seed (own RNG, no std distributions).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -51,20 +52,30 @@ class Sampler {
   bool accept_draft(int32_t draft);
   /// Records a token of the context (prompt or generated) for the penalties.
   void accept(int32_t token);
-  /// The prepared distribution over the candidates kept by the filters: (token, p) sorted by
-  /// p descending (one entry, p = 1, when greedy).
-  const std::vector<std::pair<int32_t, float>>& candidates() const { return cand_; }
+  /// The prepared distribution over the candidates kept by the filters: (token, p), the most
+  /// likely token first, the others in no particular (but fixed) order; one entry, p = 1,
+  /// when greedy. Tokens whose weight underflows (below e^−87 of the best) are left out.
+  const std::vector<std::pair<int32_t, float>>& candidates() const;
   const SamplingParams& params() const { return p_; }
   void reset();
 
  private:
   void apply_penalties(float* logits, int64_t vocab) const;
+  size_t cut_by_mass(const float* logits, size_t end, double target);
 
   SamplingParams p_;
   Rng rng_;
   std::vector<int32_t> history_;
   std::unordered_map<int32_t, int32_t> counts_;
   std::vector<std::pair<int32_t, float>> cand_;
+  // Without filters only the likeliest candidates are in cand_; the others (tail_) keep
+  // their weights in w_, and probability w · inv_mass_ (tail_mass_ in all).
+  bool tail_ = false;
+  double inv_mass_ = 0, tail_mass_ = 0;
+  std::vector<float> w_;                                // exp((logit − max) / T) of every token
+  std::vector<int32_t> ids_;                            // scratch: the sorted candidates
+  std::vector<int32_t> scratch_;                        // scratch of cut_by_mass
+  mutable std::vector<std::pair<int32_t, float>> all_;  // candidates() with the tail
 };
 
 /// Index of the largest logit (lowest index on ties).
