@@ -63,6 +63,7 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     return;
   }
   job_ = &fn;
+  rest_.store(false, std::memory_order_relaxed);
   pending_.store(n_threads_ - 1);
   generation_.fetch_add(1);  // seq_cst: publishes job_ and orders against sleepers_
   if (sleepers_.load() > 0) {
@@ -86,7 +87,8 @@ void ThreadPool::worker(int index) {
       return stop_.load(std::memory_order_relaxed) ||
              generation_.load(std::memory_order_acquire) != seen;
     };
-    if (!spin_until(ready, spin_ns_)) {
+    spin_until([&] { return ready() || rest_.load(std::memory_order_relaxed); }, spin_ns_);
+    if (!ready()) {
       std::unique_lock<std::mutex> lk(mu_);
       sleepers_.fetch_add(1);
       start_cv_.wait(lk, [&] { return stop_.load() || generation_.load() != seen; });

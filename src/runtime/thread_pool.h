@@ -31,6 +31,11 @@ class ThreadPool {
   /// Calls fn(i, size()) for i in [0, size()); the caller runs i = 0. Returns when all finished.
   void run(const std::function<void(int, int)>& fn);
 
+  /// Lets the workers sleep now instead of spinning for the next job: for a caller that
+  /// has other work before its next run() (a server streaming tokens between steps), whose
+  /// threads then get the cores. The next run() wakes them.
+  void rest() { rest_.store(true, std::memory_order_relaxed); }
+
   /// Default thread count: the number of physical cores (hyper-threads share FMA units).
   static int default_threads();
 
@@ -51,6 +56,7 @@ class ThreadPool {
   // sleeper either sees the new value before it sleeps or is seen and woken.
   std::atomic<int> sleepers_{0};
   std::atomic<bool> caller_waiting_{false};
+  std::atomic<bool> rest_{false};
   std::atomic<bool> stop_{false};
 };
 

@@ -378,6 +378,9 @@ void Scheduler::step() {
 
   try {
     forward_multi(model_, pool_, impl_->act, batch.data(), batch.size());
+    // Sampling and streaming the tokens run on this thread and the HTTP threads: the pool's
+    // workers leave them the cores instead of spinning for the next step.
+    pool_.rest();
   } catch (const std::exception& e) {
     for (Slot* s : owners) {
       s->job.state->fail(cat("generation failed: ", e.what()));
