@@ -13,7 +13,7 @@
 namespace ds {
 namespace {
 
-void run_jobs(ThreadPool& pool, int jobs, std::chrono::microseconds gap) {
+void run_jobs(ThreadPool& pool, int jobs, std::chrono::microseconds gap, bool rest = false) {
   const int n = pool.size();
   std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
   for (int j = 0; j < jobs; ++j) {
@@ -25,6 +25,7 @@ void run_jobs(ThreadPool& pool, int jobs, std::chrono::microseconds gap) {
     });
     // run() returns only after every thread finished this job, exactly once each.
     for (int t = 0; t < n; ++t) ASSERT_EQ(seen[static_cast<size_t>(t)], 1) << "job " << j;
+    if (rest) pool.rest();
     if (gap.count() > 0) std::this_thread::sleep_for(gap);
   }
   for (int t = 0; t < n; ++t) EXPECT_EQ(hits[static_cast<size_t>(t)].load(), jobs);
@@ -48,6 +49,15 @@ TEST(ThreadPool, NoSpinAtAll) {
 TEST(ThreadPool, MixedGapsAroundTheSpinWindow) {
   ThreadPool pool(2, /*spin_us=*/50);
   for (int gap : {0, 10, 40, 60, 100, 0, 55}) run_jobs(pool, 40, std::chrono::microseconds(gap));
+}
+
+// rest() sends spinning workers to sleep at once (a long spin window that would otherwise
+// keep them spinning through every gap); the next job wakes them, at any gap, and rest()
+// right before a job changes nothing.
+TEST(ThreadPool, JobsAfterRest) {
+  ThreadPool pool(3, /*spin_us=*/100000);
+  for (int gap : {0, 5, 50, 0, 200})
+    run_jobs(pool, 200, std::chrono::microseconds(gap), /*rest=*/true);
 }
 
 TEST(ThreadPool, ShutsDownWhileWorkersSleepOrSpin) {
