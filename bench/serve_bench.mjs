@@ -50,7 +50,11 @@ const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 // (1) Continuous batching.
 const srv = await startServer(DSINFER, ["-m", model, "--parallel", String(STREAMS), "--ctx-size", "1024"]);
 const msg = (i) => [{ role: "user", content: `Please write a long story number ${i}.` }];
-await stream(srv.url, msg(0), 8);  // warm-up
+// Warm-up, not measured: one single stream and one round of concurrent streams at full
+// length. The first rounds of a fresh server and client ran up to 20 % slower (the
+// client's parser is still being compiled; the server's buffers grow to the batch).
+await stream(srv.url, msg(0), TOKENS);
+await Promise.all(Array.from({ length: STREAMS }, (_, i) => stream(srv.url, msg(100 + i), TOKENS)));
 const ratios = [], rows = [];
 for (let run = 0; run < RUNS; ++run) {
   const one = await stream(srv.url, msg(1), TOKENS);

@@ -16,15 +16,7 @@ set(DSINFER_GGUF_CASES
   "v2lite_q4_k_m|--preset v2-lite-tiny --type q4_k_m --max-median 0.08 --min-top1 0.7"
   "tokenizer|--mode tokenizer"
 )
-foreach(case ${DSINFER_GGUF_CASES})
-  string(REPLACE "|" ";" parts "${case}")
-  list(GET parts 0 name)
-  list(GET parts 1 args)
-  separate_arguments(args UNIX_COMMAND "${args}")
-  add_test(NAME gguf.${name}
-           COMMAND ${DSINFER_PYTHON} ${DSINFER_GGUF_TEST} --dsinfer $<TARGET_FILE:dsinfer> ${args})
-  set_tests_properties(gguf.${name} PROPERTIES LABELS "gguf" TIMEOUT 300)
-endforeach()
+dsinfer_script_tests(PREFIX gguf SCRIPT ${DSINFER_GGUF_TEST} LABEL gguf CASES ${DSINFER_GGUF_CASES})
 
 # The quantised forward (row kernels for decode, integer tiles for the prompt) once per kernel
 # table, forced; a table this CPU lacks is reported as skipped (exit code 77).
@@ -32,14 +24,5 @@ set(DSINFER_GGUF_ISA_CASES
   "v3_q4_k_m|--preset v3-sharp --type q4_k_m --max-median 0.3 --min-top1 0.5"
   "v2lite_q8_0|--preset v2-lite-tiny --type q8_0 --max-median 0.015 --min-top1 0.9"
 )
-foreach(case ${DSINFER_GGUF_ISA_CASES})
-  string(REPLACE "|" ";" parts "${case}")
-  list(GET parts 0 name)
-  list(GET parts 1 args)
-  separate_arguments(args UNIX_COMMAND "${args}")
-  foreach(isa scalar avx2 avx512 amx)
-    add_test(NAME gguf.${name}.${isa}
-             COMMAND ${DSINFER_PYTHON} ${DSINFER_GGUF_TEST} --dsinfer $<TARGET_FILE:dsinfer> --isa ${isa} ${args})
-    set_tests_properties(gguf.${name}.${isa} PROPERTIES LABELS "gguf" SKIP_RETURN_CODE 77 TIMEOUT 300)
-  endforeach()
-endforeach()
+dsinfer_script_tests(PREFIX gguf SCRIPT ${DSINFER_GGUF_TEST} LABEL gguf PER_ISA
+                     CASES ${DSINFER_GGUF_ISA_CASES})

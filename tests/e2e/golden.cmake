@@ -19,14 +19,5 @@ set(DSINFER_GOLDEN_CASES
   "v3_bf16_sharp_bf16cache|--preset v3-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12 --cache-type bf16"
   "v2_bf16_sharp_bf16cache|--preset v2-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12 --cache-type bf16"
 )
-foreach(case ${DSINFER_GOLDEN_CASES})
-  string(REPLACE "|" ";" parts "${case}")
-  list(GET parts 0 name)
-  list(GET parts 1 args)
-  separate_arguments(args UNIX_COMMAND "${args}")
-  foreach(isa scalar avx2 avx512)
-    add_test(NAME golden.${name}.${isa}
-             COMMAND ${DSINFER_PYTHON} ${DSINFER_GOLDEN} --dsinfer $<TARGET_FILE:dsinfer> --isa ${isa} ${args})
-    set_tests_properties(golden.${name}.${isa} PROPERTIES LABELS "golden" SKIP_RETURN_CODE 77 TIMEOUT 300)
-  endforeach()
-endforeach()
+dsinfer_script_tests(PREFIX golden SCRIPT ${DSINFER_GOLDEN} LABEL golden PER_ISA
+                     CASES ${DSINFER_GOLDEN_CASES})
