@@ -14,6 +14,19 @@ const DSINFER = path.resolve(opt("--dsinfer", path.join(ROOT, "build/dsinfer")))
 const RUNS = Number(opt("--runs", 3)), TOKENS = Number(opt("--tokens", 96)), STREAMS = Number(opt("--streams", 4));
 
 const tmp = tempDir("dsinfer-bench-");
+// The servers and the temporary model go away however the benchmark ends (a timeout's
+// SIGTERM included).
+const servers = [];
+const cleanup = () => {
+  for (const s of servers) if (s.proc.exitCode === null) s.proc.kill("SIGTERM");
+  fs.rmSync(tmp, { recursive: true, force: true });
+};
+process.on("exit", cleanup);
+for (const sig of ["SIGINT", "SIGTERM"])
+  process.on(sig, () => {
+    cleanup();
+    process.exit(128 + (sig === "SIGINT" ? 2 : 15));
+  });
 const model = opt("--model", null) ?? makeModel(path.join(tmp, "bench-v3"), "v3",
   ["--set", "hidden_size=256", "--set", "intermediate_size=512", "--set", "moe_intermediate_size=128",
    "--set", "num_hidden_layers=6"]);
@@ -49,6 +62,7 @@ const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 // (1) Continuous batching.
 const srv = await startServer(DSINFER, ["-m", model, "--parallel", String(STREAMS), "--ctx-size", "1024"]);
+servers.push(srv);
 const msg = (i) => [{ role: "user", content: `Please write a long story number ${i}.` }];
 // Warm-up, not measured: one single stream and one round of concurrent streams at full
 // length. The first rounds of a fresh server and client ran up to 20 % slower (the
@@ -76,6 +90,7 @@ console.log(`median ratio ${median(ratios).toFixed(2)}x`);
 
 // (2) Prefix cache: a long shared system prompt; cold vs cached time to first token.
 const srv2 = await startServer(DSINFER, ["-m", model, "--parallel", "2", "--ctx-size", "2048"]);
+servers.push(srv2);
 const system = Array.from({ length: 150 }, (_, i) => `rule ${i}: be precise.`).join(" ");
 const ask = (q) => [{ role: "system", content: system }, { role: "user", content: q }];
 await stream(srv2.url, [{ role: "user", content: "warm up" }], 2);
@@ -93,4 +108,4 @@ for (let run = 0; run < RUNS; ++run) {
 await srv2.stop();
 console.log("prefix cache (time to first token, cold vs shared prefix cached):");
 console.table(pc);
-fs.rmSync(tmp, { recursive: true, force: true });
+cleanup();
