@@ -109,6 +109,34 @@ void Sampler::apply_penalties(float* logits, int64_t vocab) const {
     }
 }
 
+namespace {
+// Σ w[0, n) in double, four partial sums (one chain would be the pass's bound).
+double sum_weights(const float* w, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    s0 += w[k];
+    s1 += w[k + 1];
+    s2 += w[k + 2];
+    s3 += w[k + 3];
+  }
+  for (; k < n; ++k) s0 += w[k];
+  return (s0 + s1) + (s2 + s3);
+}
+}  // namespace
+
+// How many of the sorted ids_[0, end) the top-p walk keeps: from `begin`, with `cum` the
+// weight before it, up to and including the token whose weight brings the sum to `target`
+// (at least one token).
+size_t Sampler::walk_to_mass(size_t begin, size_t end, double cum, double target) const {
+  size_t n = begin;
+  while (n < end) {
+    cum += w_[size_t(ids_[n++])];
+    if (cum >= target) break;
+  }
+  return std::max<size_t>(n, 1);
+}
+
 // Keeps in ids_ the smallest set of the highest-logit tokens among ids_[0, end) (ties: lower
 // id first) whose weight in w_ reaches `target`, as the definition walks them in sorted
 // order; returns how many (ids_[0, n), in no particular order). Sorting them all cost up to
@@ -173,13 +201,7 @@ size_t Sampler::cut_by_mass(const float* logits, size_t end, double target) {
   std::sort(ids_.begin() + long(begin), ids_.begin() + long(end), [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   });
-  double cum = before;
-  size_t n = begin;
-  while (n < end) {
-    cum += w_[size_t(ids_[n++])];
-    if (cum >= target) break;
-  }
-  return std::max<size_t>(n, 1);
+  return walk_to_mass(begin, end, before, target);
 }
 
 void Sampler::prepare(float* logits, int64_t vocab) {
@@ -207,16 +229,7 @@ void Sampler::prepare(float* logits, int64_t vocab) {
   if (!top_k && p_.min_p <= 0.0f && p_.top_p >= 1.0f) {
     // No filter: every token is a candidate. The best one is listed; the others keep their
     // weights in w_ and are read in id order (any fixed order samples the same distribution).
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t k = 0;
-    for (; k + 4 <= vocab; k += 4) {
-      s0 += w[k];
-      s1 += w[k + 1];
-      s2 += w[k + 2];
-      s3 += w[k + 3];
-    }
-    for (; k < vocab; ++k) s0 += w[k];
-    inv_mass_ = 1.0 / ((s0 + s1) + (s2 + s3));
+    inv_mass_ = 1.0 / sum_weights(w, vocab);
     cand_.push_back({best, float(w_[size_t(best)] * inv_mass_)});
     w_[size_t(best)] = 0.0f;
     tail_ = true;
@@ -231,17 +244,8 @@ void Sampler::prepare(float* logits, int64_t vocab) {
   // keeps (w ≥ min_p: the best one's weight is 1). Selecting by tau takes all tokens whose
   // logit reaches the lowest among those with w ≥ tau: a prefix of the sorted order
   // whatever the exp's last bit does.
-  double total = 0;  // the weight of the candidates before min_p and top_p: what p is of
-  {
-    double s0 = 0, s1 = 0;
-    int64_t k = 0;
-    for (; k + 2 <= vocab; k += 2) {
-      s0 += w[k];
-      s1 += w[k + 1];
-    }
-    for (; k < vocab; ++k) s0 += w[k];
-    total = s0 + s1;
-  }
+  // The weight of the candidates before min_p and top_p: what their probabilities are of.
+  double total = sum_weights(w, vocab);
   ids_.clear();
   size_t keep = 0;
   if (top_k || p_.top_p < 1.0f) {
@@ -269,16 +273,8 @@ void Sampler::prepare(float* logits, int64_t vocab) {
         keep = 1;
         while (keep < ids_.size() && w[ids_[keep]] >= p_.min_p) ++keep;
       }
-      if (p_.top_p < 1.0f) {  // the smallest prefix whose mass reaches top_p
-        const double target = double(p_.top_p) * total;
-        double cum = 0;
-        size_t n = 0;
-        while (n < keep) {
-          cum += w[ids_[n++]];
-          if (cum >= target) break;
-        }
-        keep = std::max<size_t>(n, 1);
-      }
+      if (p_.top_p < 1.0f)  // the smallest prefix whose mass reaches top_p
+        keep = walk_to_mass(0, keep, 0.0, double(p_.top_p) * total);
     } else {
       keep = cut_by_mass(logits, ids_.size(), double(p_.top_p) * total);
       if (p_.min_p > 0.0f)  // both prefixes: the shorter one
@@ -290,6 +286,10 @@ void Sampler::prepare(float* logits, int64_t vocab) {
     for (int64_t k = 0; k < vocab; ++k)
       if (w[k] >= p_.min_p) ids_.push_back(int32_t(k));
     keep = ids_.size();
+  }
+  if (keep == 0) {  // min_p above 1 (the best token always stays)
+    ids_.assign(1, best);
+    keep = 1;
   }
   double mass = 0;
   for (size_t i = 0; i < keep; ++i) mass += w[ids_[i]];

@@ -62,6 +62,7 @@ class Sampler {
  private:
   void apply_penalties(float* logits, int64_t vocab) const;
   size_t cut_by_mass(const float* logits, size_t end, double target);
+  size_t walk_to_mass(size_t begin, size_t end, double cum, double target) const;
 
   SamplingParams p_;
   Rng rng_;

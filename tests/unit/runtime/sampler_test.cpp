@@ -98,6 +98,13 @@ TEST(Sampler, TopKTopPMinPFilter) {
     EXPECT_LT(s3.sample(l.data(), 4), 2);
   }
   EXPECT_EQ(s3.candidates().size(), 2u);
+  p.min_p = 1.5f;  // above 1: only the best token can stay
+  for (float top_p : {1.0f, 0.5f}) {
+    p.top_p = top_p;
+    Sampler s4(p);
+    std::vector<float> l = {3, 2, 1, 0};
+    EXPECT_EQ(s4.sample(l.data(), 4), 0);
+  }
 }
 
 TEST(Sampler, Penalties) {
