@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--sharp", action="store_true")
     ap.add_argument("--mtp", action="store_true", help="with an MTP module; compare its draft logits too")
     ap.add_argument("--isa", default="")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="override a config value of the preset (make_model.py --set)")
     ap.add_argument("--n-tokens", type=int, default=24)
     ap.add_argument("--gen", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
@@ -67,6 +69,8 @@ def main():
                 cmd += ["--sharp"]
             if a.mtp:
                 cmd += ["--mtp"]
+            for kv in a.set:
+                cmd += ["--set", kv]
             run(cmd)
 
         model = os.path.join(tmp, "model")
