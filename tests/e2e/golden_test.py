@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--max-abs", type=float, default=1e-4)
     ap.add_argument("--max-median", type=float, default=None)
     ap.add_argument("--max-p90", type=float, default=None)
+    ap.add_argument("--max-worst-median", type=float, default=None,
+                    help="also bound the largest per-position median |Δ| (statistical mode)")
     a = ap.parse_args()
 
     if a.isa:
@@ -129,6 +131,9 @@ def main():
         else:
             if not np.median(med) <= a.max_median:
                 print(f"FAIL: typical median |Δ| {np.median(med):.3e} > {a.max_median:g}")
+                ok = False
+            if a.max_worst_median is not None and not med.max() <= a.max_worst_median:
+                print(f"FAIL: worst position median |Δ| {med.max():.3e} > {a.max_worst_median:g}")
                 ok = False
             if a.max_p90 is not None and not np.median(p90) <= a.max_p90:
                 print(f"FAIL: typical p90 |Δ| {np.median(p90):.3e} > {a.max_p90:g}")
