@@ -272,3 +272,52 @@ TEST(Scheduler, StopStringsCutTheOutput) {
 
 }  // namespace
 }  // namespace ds::server
+
+namespace ds::server {
+namespace {
+
+// Log-probabilities against float64 on the same logits (the prompt's last row from a session,
+// masked past the tokenizer's vocabulary as the scheduler masks it): the chosen token's and
+// the top 5, in order.
+TEST(Scheduler, LogprobsMatchFloat64) {
+  World& w = world();
+  Metrics m;
+  Scheduler s(*w.model, w.tok, w.pool, w.table, opts(1), m);
+  GenRequest r = request("Hello there", 1);
+  r.top_logprobs = 5;
+  auto st = s.submit(r);
+  std::vector<TokenLogprob> got;
+  for (;;) {
+    std::vector<Delta> ds;
+    const bool done = st->wait(ds, std::chrono::milliseconds(100));
+    for (auto& d : ds) got.insert(got.end(), d.logprobs.begin(), d.logprobs.end());
+    if (done) break;
+  }
+  ASSERT_EQ(got.size(), 1u);
+
+  const int64_t V = w.model->config.vocab_size;
+  Session sess(*w.model, w.pool, 64);
+  std::vector<float> row(static_cast<size_t>(V));
+  sess.forward(r.prompt.data(), int64_t(r.prompt.size()), row.data(), false);
+  for (int64_t id = w.tok.vocab_size(); id < V; ++id)
+    row[size_t(id)] = -std::numeric_limits<float>::infinity();
+  double mx = -INFINITY, sum = 0;
+  for (float x : row) mx = std::max(mx, double(x));
+  for (float x : row) sum += std::exp(double(x) - mx);
+  const double lse = mx + std::log(sum);
+  std::vector<int32_t> ids(static_cast<size_t>(V));
+  for (int32_t i = 0; i < int32_t(V); ++i) ids[size_t(i)] = i;
+  std::partial_sort(ids.begin(), ids.begin() + 5, ids.end(), [&](int32_t a, int32_t b) {
+    return row[size_t(a)] > row[size_t(b)] || (row[size_t(a)] == row[size_t(b)] && a < b);
+  });
+  EXPECT_EQ(got[0].token, ids[0]);  // greedy
+  EXPECT_NEAR(got[0].logprob, double(row[size_t(ids[0])]) - lse, 1e-4);
+  ASSERT_EQ(got[0].top.size(), 5u);
+  for (size_t j = 0; j < 5; ++j) {
+    EXPECT_EQ(got[0].top[j].first, ids[j]) << j;
+    EXPECT_NEAR(got[0].top[j].second, double(row[size_t(ids[j])]) - lse, 1e-4) << j;
+  }
+}
+
+}  // namespace
+}  // namespace ds::server
