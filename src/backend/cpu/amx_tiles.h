@@ -23,10 +23,24 @@ inline void load_config(const TileConfig& c) {
 
 /// The configurations of the kernels; each kernel reloads its own when this thread last
 /// loaded another (loaded_config()).
-enum ConfigId : int { kNoConfig = 0, kGemmConfig = 1, kAttnConfig = 2, kLoopConfig = 100 };
+enum ConfigId : int { kNoConfig = 0, kGemmConfig = 1, kFullTilesConfig = 2 };
 
 /// The configuration this thread last loaded (defined in gemm_tile_amx.cpp).
 ConfigId& loaded_config();
+
+/// Loads the configuration with all eight tiles at their largest, 16 rows of 64 bytes (the
+/// attention kernel, the peak loop), unless this thread has it loaded already.
+inline void use_full_tiles() {
+  if (loaded_config() == kFullTilesConfig) return;
+  TileConfig c{};
+  c.palette = 1;
+  for (int i = 0; i < 8; ++i) {
+    c.rows[i] = 16;
+    c.colsb[i] = 64;
+  }
+  load_config(c);
+  loaded_config() = kFullTilesConfig;
+}
 
 /// CpuKernels::attend_bf16 on the tiles (attn_amx.cpp); needs AMX-BF16.
 void attend_bf16(const float* q, int64_t nh, const uint16_t* kv, int64_t w, int64_t r, int64_t len,

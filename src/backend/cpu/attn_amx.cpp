@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <new>
 
@@ -38,21 +37,6 @@ constexpr int64_t kBlocks = kPosTile / 32;
 constexpr int kGroup = 16;  // heads per tile (B columns of the scores, A rows of the values)
 constexpr int kParts = 3;   // bf16 pieces of one f32
 constexpr int64_t kTileElems = 16 * 32;  // one 16 × 64-byte tile of bf16
-
-// tmm0, tmm1: f32 sums (16 × 16); tmm2–tmm4: A operands; tmm5–tmm7: B operands. All tiles
-// are 16 rows of 64 bytes.
-void configure() {
-  if (loaded_config() == kAttnConfig) return;
-  TileConfig c;
-  std::memset(&c, 0, sizeof c);
-  c.palette = 1;
-  for (int i = 0; i < 8; ++i) {
-    c.rows[i] = 16;
-    c.colsb[i] = 64;
-  }
-  load_config(c);
-  loaded_config() = kAttnConfig;
-}
 
 inline __m512 widen_lo(__m512i b) {
   return _mm512_castsi512_ps(
@@ -319,7 +303,7 @@ void attend_bf16(const float* q, int64_t nh, const uint16_t* kv, int64_t w, int6
   const int64_t ng = (nh + kGroup - 1) / kGroup, nk = w / 32;
   t.reserve(ng, w, r);
   std::fill_n(t.u, ng * kGroup * r, 0.0f);
-  configure();
+  use_full_tiles();  // tmm0, tmm1: f32 sums; tmm2–tmm4: A operands; tmm5–tmm7: B operands
   for (int64_t g = 0; g < ng; ++g)
     build_queries(q + g * kGroup * w, int(std::min<int64_t>(kGroup, nh - g * kGroup)), w, scale,
                   t.qt + g * kParts * nk * kTileElems);

@@ -169,15 +169,7 @@ void gemm_tile_rows(const uint8_t* tile, int64_t nb, const uint8_t* groups, int6
 
 // TDPBSUD on full 16 × 64-byte tiles, four independent sums.
 double int8_loop(int64_t iters) {
-  TileConfig c;
-  std::memset(&c, 0, sizeof c);
-  c.palette = 1;
-  for (int i = 0; i < 8; ++i) {
-    c.rows[i] = 16;
-    c.colsb[i] = 64;
-  }
-  load_config(c);
-  loaded_config() = kLoopConfig;
+  use_full_tiles();
   alignas(64) static const int8_t ones[16 * 64] = {1};
   _tile_loadd(4, ones, 64);
   _tile_loadd(5, ones, 64);
