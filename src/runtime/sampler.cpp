@@ -6,9 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
-
 #include <unordered_set>
+
 #include "backend/cpu/kernels.h"
 
 namespace ds {
@@ -110,6 +109,14 @@ void Sampler::apply_penalties(float* logits, int64_t vocab) const {
 }
 
 namespace {
+// The candidates' order: descending logit, ties lower id first.
+struct ByLogit {
+  const float* logits;
+  bool operator()(int32_t a, int32_t b) const {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  }
+};
+
 // Σ w[0, n) in double, four partial sums (one chain would be the pass's bound).
 double sum_weights(const float* w, int64_t n) {
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -198,9 +205,7 @@ size_t Sampler::cut_by_mass(const float* logits, size_t end, double target) {
     begin += n_hi;
     before = cum;
   }
-  std::sort(ids_.begin() + long(begin), ids_.begin() + long(end), [&](int32_t a, int32_t b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-  });
+  std::sort(ids_.begin() + long(begin), ids_.begin() + long(end), ByLogit{logits});
   return walk_to_mass(begin, end, before, target);
 }
 
@@ -221,9 +226,6 @@ void Sampler::prepare(float* logits, int64_t vocab) {
   for (int64_t i = 0; i < vocab; ++i) w_[size_t(i)] = (logits[i] - mx) * inv_t;
   cpu_kernels().exp_shifted_sum(w_.data(), vocab, 0.0f);
   const float* w = w_.data();
-  auto by_logit = [&](int32_t a, int32_t b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-  };
 
   const bool top_k = p_.top_k > 0 && p_.top_k < vocab;
   if (!top_k && p_.min_p <= 0.0f && p_.top_p >= 1.0f) {
@@ -264,7 +266,7 @@ void Sampler::prepare(float* logits, int64_t vocab) {
       if (top_k ? int64_t(ids_.size()) >= p_.top_k : mass >= double(p_.top_p) * total) break;
     }
     if (top_k) {
-      std::partial_sort(ids_.begin(), ids_.begin() + p_.top_k, ids_.end(), by_logit);
+      std::partial_sort(ids_.begin(), ids_.begin() + p_.top_k, ids_.end(), ByLogit{logits});
       ids_.resize(size_t(p_.top_k));
       total = 0;
       for (int32_t id : ids_) total += w[id];
