@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -15,17 +16,28 @@ class ThreadPool;
 
 /// Element types the KV cache can hold (`--cache-type`): F32, or BF16 (rounded to nearest
 /// even when written, widened exactly when read; half the bytes to store and to read).
-inline constexpr DType kDefaultCacheType = DType::F32;
-/// "f32" → F32, "bf16" → BF16; throws ds::Error for anything else.
-DType parse_cache_type(std::string_view name);
-/// The CLI name of a cache type ("f32", "bf16").
-const char* cache_type_name(DType t);
+/// Unset (`auto`) means the model's own precision: default_cache_type().
+using CacheType = std::optional<DType>;
+/// "f32" → F32, "bf16" → BF16, "auto" → unset; throws ds::Error for anything else.
+CacheType parse_cache_type(std::string_view name);
+/// The CLI name of a cache type ("f32", "bf16", "auto").
+const char* cache_type_name(CacheType t);
+/// The cache type `auto` resolves to for `m`: F32 when the weights that write the cache
+/// (layer 0's kv_a projection) are F32 or F16, so a float32 model computes in float32 end
+/// to end; BF16 for BF16, FP8 and block-quantised weights, whose rounding already exceeds
+/// the cache's (docs/numerics.md, section 7). DeepSeek's reference code keeps its cache in
+/// the model's BF16 too.
+DType default_cache_type(const Model& m);
+/// `t` when set, else default_cache_type(m).
+inline DType resolve_cache_type(CacheType t, const Model& m) {
+  return t ? *t : default_cache_type(m);
+}
 
 /// MLA's compressed cache: per layer and position, the normalised latent c (kv_lora_rank)
 /// followed by the rotated RoPE key k_pe (qk_rope_head_dim), as F32 or BF16 values.
 class KvCache {
  public:
-  KvCache(int64_t n_layers, int64_t ctx, int64_t width, DType type = kDefaultCacheType);
+  KvCache(int64_t n_layers, int64_t ctx, int64_t width, DType type);
   DType type() const { return type_; }
   /// Bytes of one row (one position of one layer).
   size_t row_bytes() const { return row_bytes_; }
@@ -100,9 +112,8 @@ void forward_multi(const Model& m, ThreadPool& pool, Activations& a, SeqBatch* s
 class Session {
  public:
   /// `ctx_size` bounds positions; it may not exceed max_position_embeddings. `cache_type`:
-  /// the KV cache's element type (F32 or BF16).
-  Session(const Model& model, ThreadPool& pool, int64_t ctx_size,
-          DType cache_type = kDefaultCacheType);
+  /// the KV cache's element type (F32 or BF16; unset: default_cache_type(model)).
+  Session(const Model& model, ThreadPool& pool, int64_t ctx_size, CacheType cache_type = {});
 
   /// Runs `n` tokens at positions n_past() … n_past()+n−1, appending them to the cache.
   /// logits: [n, vocab] when all_logits, else [vocab] for the last token (may be null).

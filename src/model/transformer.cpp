@@ -10,14 +10,16 @@
 
 namespace ds {
 
-DType parse_cache_type(std::string_view name) {
+CacheType parse_cache_type(std::string_view name) {
   if (name == "f32") return DType::F32;
   if (name == "bf16") return DType::BF16;
-  throw Error(cat("unknown cache type '", name, "' (expected f32 or bf16)"));
+  if (name == "auto") return std::nullopt;
+  throw Error(cat("unknown cache type '", name, "' (expected auto, f32 or bf16)"));
 }
 
-const char* cache_type_name(DType t) {
-  switch (t) {
+const char* cache_type_name(CacheType t) {
+  if (!t) return "auto";
+  switch (*t) {
     case DType::F32:
       return "f32";
     case DType::BF16:
@@ -25,6 +27,12 @@ const char* cache_type_name(DType t) {
     default:
       return "?";
   }
+}
+
+DType default_cache_type(const Model& m) {
+  if (m.layers.empty()) return DType::F32;
+  const DType w = m.layers[0].attn.kv_a.dtype;
+  return w == DType::F32 || w == DType::F16 || w == DType::F64 ? DType::F32 : DType::BF16;
 }
 
 KvCache::KvCache(int64_t n_layers, int64_t ctx, int64_t width, DType type)
@@ -55,12 +63,12 @@ void KvCache::load(int64_t layer, int64_t pos, float* row) const {
   for (int64_t i = 0; i < width_; ++i) row[i] = bf16_to_f32(s[i]);
 }
 
-Session::Session(const Model& model, ThreadPool& pool, int64_t ctx_size, DType cache_type)
+Session::Session(const Model& model, ThreadPool& pool, int64_t ctx_size, CacheType cache_type)
     : model_(model),
       pool_(pool),
       cache_(model.config.num_hidden_layers + int64_t(model.mtp.size()),
              std::clamp<int64_t>(ctx_size, 1, model.config.max_position_embeddings),
-             model.config.kv_cache_width(), cache_type) {
+             model.config.kv_cache_width(), resolve_cache_type(cache_type, model)) {
   if (ctx_size > model.config.max_position_embeddings)
     throw Error(cat("context size ", ctx_size, " exceeds the model's max_position_embeddings (",
                     model.config.max_position_embeddings, ")"));

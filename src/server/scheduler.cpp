@@ -119,7 +119,7 @@ bool RequestState::wait(std::vector<Delta>& out, std::chrono::milliseconds timeo
 // ---- Slots ------------------------------------------------------------------------------------
 
 struct Scheduler::Slot {
-  Slot(const Model& m, ThreadPool& pool, int64_t ctx, DType cache_type, bool keep_hidden)
+  Slot(const Model& m, ThreadPool& pool, int64_t ctx, CacheType cache_type, bool keep_hidden)
       : session(m, pool, ctx, cache_type) {
     session.set_keep_hidden(keep_hidden);  // the MTP module drafts from the hidden states
   }

@@ -95,7 +95,7 @@ class RequestState {
 struct SchedulerOptions {
   int n_slots = 4;
   int64_t ctx_size = 4096;
-  DType cache_type = kDefaultCacheType;  // element type of each slot's KV cache
+  CacheType cache_type;  // element type of each slot's KV cache (unset: the model's default)
   size_t cache_bytes = size_t(512) << 20;
   int64_t prefill_chunk = 64;  // prompt tokens per slot and step while other slots decode
   size_t max_queue = 256;      // waiting requests beyond which submit() refuses

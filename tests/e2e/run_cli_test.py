@@ -66,7 +66,9 @@ def default_model_checks(dsinfer):
     r = run([dsinfer, "inspect", "--json", "--ctx", "1000", "--parallel", "2"])
     j = json.loads(r.stdout) if r.returncode == 0 else {}
     mtp = j.get("mtp_modules", 0)
-    want = 4 * j.get("hidden_size", 0) + mtp * j.get("kv_values_per_token_per_layer", 0) * 4 if mtp else 0
+    # The shipped model's weights are BF16, so its cache is BF16 unless asked otherwise.
+    check(j.get("kv_cache_type") == "bf16", "the default cache of a BF16 model is bf16", str(j.get("kv_cache_type")))
+    want = 4 * j.get("hidden_size", 0) + mtp * j.get("kv_values_per_token_per_layer", 0) * 2 if mtp else 0
     check(r.returncode == 0 and mtp > 0 and j.get("mtp_bytes_per_token") == want
           and j.get("mtp_bytes_for_ctx") == want * 2000
           and j.get("peak_ram_bytes_estimate", 0) > j.get("weight_bytes", 0) + j.get("kv_bytes_for_ctx", 0)

@@ -33,7 +33,7 @@ def main():
         subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train", "export_logits.py"), "--model", MODEL,
                         "--tokens", tokens, "--out", out["pt"], "--mtp-out", out["ptm"]], check=True,
                        capture_output=True, env=env)
-        subprocess.run([dsinfer, "logits", "-m", MODEL, "--tokens", tokens, "--out", out["ds"], "--mtp-out",
+        subprocess.run([dsinfer, "logits", "-m", MODEL, "--cache-type", "f32", "--tokens", tokens, "--out", out["ds"], "--mtp-out",
                         out["dsm"]], check=True, capture_output=True)
         ok = True
         for name, a, b in (("main", "pt", "ds"), ("MTP", "ptm", "dsm")):

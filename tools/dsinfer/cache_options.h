@@ -8,15 +8,15 @@
 
 namespace ds::cli {
 
-/// Adds --cache-type f32|bf16 to `app`, writing the parsed type into `t` (which holds the
-/// default on entry).
-inline void add_cache_type_option(CLI::App& app, DType& t) {
+/// Adds --cache-type auto|f32|bf16 to `app`, writing the parsed type into `t` (unset:
+/// auto, resolved against the loaded model with resolve_cache_type).
+inline void add_cache_type_option(CLI::App& app, CacheType& t) {
   app.add_option_function<std::string>(
          "--cache-type", [&t](const std::string& name) { t = parse_cache_type(name); },
-         std::string("KV-cache element type: f32, or bf16 (half the memory and the bytes read "
-                     "per decoded token; default ") +
-             cache_type_name(kDefaultCacheType) + ")")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+         "KV-cache element type: f32, bf16 (half the memory and the bytes read per decoded "
+         "token), or auto (default: f32 for models with f32/f16 weights, bf16 for bf16, fp8 "
+         "and quantised ones)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}));
 }
 
 }  // namespace ds::cli

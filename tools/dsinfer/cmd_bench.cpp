@@ -35,7 +35,7 @@ struct Opts {
   bool machine = false;
   std::string prompt;  // decode after this chat-rendered prompt instead of one random token
   int depth = 0;       // or after this many random tokens (decode at a long context)
-  DType cache_type = kDefaultCacheType;
+  CacheType cache_type;
   bool cache_ab = false;  // f32 against bf16 cache, decode steps taken in turns
   bool attn_ab = false;   // attention split over heads against over positions, in turns
   int64_t attn_split_min = kDefaultAttnSplitMinPositions;
@@ -116,7 +116,7 @@ int attn_ab(const Opts& o, const Model& model, ThreadPool& pool, int64_t depth,
   const int64_t W = model.config.kv_cache_width(), L = s.cache().n_layers();
   std::vector<uint8_t> kv(static_cast<size_t>(depth * s.kv_bytes_per_token()));
   std::vector<float> row(static_cast<size_t>(W));
-  KvCache one(1, 1, W, o.cache_type);  // rounds each random row to the cache type
+  KvCache one(1, 1, W, s.cache_type());  // rounds each random row to the cache type
   for (int64_t r = 0; r < L * depth; ++r) {
     for (auto& x : row) x = float(int64_t(rng.next() % 2001) - 1000) / 1000.0f;
     one.store(0, 0, row.data());
@@ -162,7 +162,7 @@ int attn_ab(const Opts& o, const Model& model, ThreadPool& pool, int64_t depth,
   return 0;
 }
 
-int run(const Opts& o) {
+int run(Opts o) {
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
   nlohmann::json out;
   out["threads"] = pool.size();
@@ -190,6 +190,7 @@ int run(const Opts& o) {
   else
     lm = load_model(o.model, false);
   const Model* model = lm.model.get();
+  o.cache_type = resolve_cache_type(o.cache_type, *model);
   const ModelConfig& c = model->config;
   if (o.attn_ab) return attn_ab(o, *model, pool, o.depth, out);
   // Decode starts from one random token, or from the chat-rendered --prompt (then it stops

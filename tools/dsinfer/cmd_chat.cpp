@@ -48,7 +48,7 @@ struct Opts {
   std::string model, system;
   int64_t n_predict = 2048;
   int64_t ctx = 4096;
-  DType cache_type = kDefaultCacheType;
+  CacheType cache_type;
   int threads = 0;
   bool hide_thinking = false, verbose = false;
   SamplingParams sampling;

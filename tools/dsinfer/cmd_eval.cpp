@@ -28,7 +28,7 @@ struct Opts {
   int64_t n_predict = 384;
   int64_t limit = 0;
   int threads = 0;
-  DType cache_type = kDefaultCacheType;
+  CacheType cache_type;
   bool json = false, show_failures = false;
   SpecOptions spec;
 };
@@ -37,10 +37,11 @@ struct Tally {
   int64_t n = 0, correct = 0, well_formed = 0, same_as_reference = 0, with_reference = 0;
 };
 
-int run(const Opts& o) {
+int run(Opts o) {
   std::ifstream in(o.heldout);
   if (!in) throw Error(cat(o.heldout, ": cannot open"));
   LoadedModel lm = load_model(o.model, false);
+  o.cache_type = resolve_cache_type(o.cache_type, *lm.model);
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
   const int drafts = o.spec.drafts_for(*lm.model);
   // "The answer is X." ends the answer of the shipped model's task format.

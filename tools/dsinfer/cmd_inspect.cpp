@@ -18,7 +18,7 @@ struct Opts {
   std::string model;
   int64_t ctx = 4096;
   int64_t parallel = 1;
-  DType cache_type = kDefaultCacheType;
+  CacheType cache_type;
   bool json = false;
 };
 
@@ -75,6 +75,7 @@ int run(const Opts& o) {
   set_file_loading(FileLoading::kMmap);
   const std::unique_ptr<Model> m = o.model.empty() ? Model::load_embedded() : Model::load(o.model);
   const ModelConfig& c = m->config;
+  const DType cache_type = resolve_cache_type(o.cache_type, *m);
   const int64_t dense = std::min(c.first_k_dense_replace, c.num_hidden_layers);
   size_t weights = 0;
   nlohmann::json by_dtype = nlohmann::json::object();
@@ -82,7 +83,7 @@ int run(const Opts& o) {
     by_dtype[dt] = b;
     weights += b;
   }
-  const int64_t kv_tok = m->kv_bytes_per_token(o.cache_type);
+  const int64_t kv_tok = m->kv_bytes_per_token(cache_type);
   const int64_t kv_total = kv_tok * o.ctx * o.parallel;
   // Activations of a full prefill batch (Session::kMaxBatch tokens) per slot: residual,
   // projections, attention scores and the logits, rounded up generously.
@@ -98,7 +99,7 @@ int run(const Opts& o) {
   // keeps a one-layer latent cache of its own.
   const int64_t mtp_tok = m->mtp.empty() ? 0
                                          : 4 * D + int64_t(m->mtp.size()) * c.kv_cache_width() *
-                                                       int64_t(dtype_size(o.cache_type));
+                                                       int64_t(dtype_size(cache_type));
   const int64_t mtp_total = mtp_tok * o.ctx * o.parallel;
   const int64_t peak = int64_t(weights) + kv_total + mtp_total + act * o.parallel;
   const int64_t ram = machine_ram();
@@ -131,7 +132,7 @@ int run(const Opts& o) {
       {"weight_bytes_by_dtype", by_dtype},
       {"weight_bytes_read_per_token", m->active_weight_bytes()},
       {"kv_bytes_per_token", kv_tok},
-      {"kv_cache_type", cache_type_name(o.cache_type)},
+      {"kv_cache_type", cache_type_name(cache_type)},
       {"kv_values_per_token_per_layer", c.kv_cache_width()},
       {"ctx", o.ctx},
       {"parallel", o.parallel},
@@ -182,7 +183,7 @@ int run(const Opts& o) {
       "KV cache:              %s per token (%lld %s values per layer); %s for %lld tokens x "
       "%lld slot(s)\n",
       human_bytes(double(kv_tok)).c_str(), (long long)c.kv_cache_width(),
-      cache_type_name(o.cache_type), human_bytes(double(kv_total)).c_str(), (long long)o.ctx,
+      cache_type_name(cache_type), human_bytes(double(kv_total)).c_str(), (long long)o.ctx,
       (long long)o.parallel);
   if (mtp_tok > 0)
     std::printf(

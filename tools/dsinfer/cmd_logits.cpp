@@ -41,7 +41,7 @@ struct Opts {
   std::string model, tokens, out, mtp_out;
   int gen = 0;
   int threads = 0;
-  DType cache_type = kDefaultCacheType;
+  CacheType cache_type;
 };
 
 int run(const Opts& o) {

@@ -25,7 +25,7 @@ struct Opts {
   std::string model, prompt, system;
   int64_t n_predict = 1024;
   int64_t ctx = 4096;
-  DType cache_type = kDefaultCacheType;
+  CacheType cache_type;
   int threads = 0;
   bool raw = false, hide_thinking = false, json = false, verbose = false;
   SamplingParams sampling;

@@ -25,7 +25,7 @@ struct Opts {
   int port = 8080;
   int parallel = 4;
   int64_t ctx = 4096;
-  DType cache_type = kDefaultCacheType;
+  CacheType cache_type;
   int64_t cache_ram_mib = 512;
   int64_t max_tokens = 4096;
   int64_t max_body_kib = 8192;
@@ -76,7 +76,7 @@ int serve(const Opts& o) {
   server::SchedulerOptions sched;
   sched.n_slots = o.parallel;
   sched.ctx_size = ctx;
-  sched.cache_type = o.cache_type;
+  sched.cache_type = resolve_cache_type(o.cache_type, *lm.model);
   sched.cache_bytes = size_t(o.cache_ram_mib) << 20;
   sched.prefill_chunk = o.prefill_chunk;
   sched.spec_draft = o.spec.drafts_for(*lm.model);
@@ -96,7 +96,7 @@ int serve(const Opts& o) {
   std::fprintf(stderr,
                "dsinfer serve: model '%s' on http://%s:%d (%d slots, context %lld, %s cache)\n",
                so.model_name.c_str(), o.host.c_str(), port, o.parallel, (long long)ctx,
-               cache_type_name(o.cache_type));
+               cache_type_name(sched.cache_type));
   std::fflush(stderr);
   std::thread signals([&] {
     int sig = 0;

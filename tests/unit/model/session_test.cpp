@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "model/forward.h"
 #include "runtime/thread_pool.h"
 #include "test_util.h"
@@ -143,6 +145,30 @@ TEST_F(SessionTest, Bf16CacheRowsAreRoundedToNearestEven) {
   float other[6];
   c.load(0, 2, other);
   for (float v : other) EXPECT_EQ(v, 0.0f);
+}
+
+// `--cache-type auto` (a Session without a cache type): the precision of the weights that
+// write the cache. A float32 model keeps float32 end to end; BF16, FP8 and block-quantised
+// weights get a BF16 cache (docs/numerics.md, section 7).
+TEST_F(SessionTest, DefaultCacheTypeFollowsTheWeights) {
+  EXPECT_EQ(model_->layers[0].attn.kv_a.dtype, DType::F32);
+  EXPECT_EQ(default_cache_type(*model_), DType::F32);
+  EXPECT_EQ(Session(*model_, pool_, 16).cache_type(), DType::F32);
+  EXPECT_EQ(Session(*model_, pool_, 16, DType::BF16).cache_type(), DType::BF16);
+  EXPECT_EQ(Session(*model_, pool_, 16, parse_cache_type("auto")).cache_type(), DType::F32);
+  Model m;
+  m.layers.resize(1);
+  for (DType w : {DType::F32, DType::F16}) {
+    m.layers[0].attn.kv_a.dtype = w;
+    EXPECT_EQ(default_cache_type(m), DType::F32) << dtype_name(w);
+  }
+  for (DType w : {DType::BF16, DType::F8_E4M3, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+    m.layers[0].attn.kv_a.dtype = w;
+    EXPECT_EQ(default_cache_type(m), DType::BF16) << dtype_name(w);
+    EXPECT_EQ(resolve_cache_type(DType::F32, m), DType::F32) << dtype_name(w);
+  }
+  EXPECT_EQ(cache_type_name(std::nullopt), std::string("auto"));
+  EXPECT_THROW(parse_cache_type("f16"), Error);
 }
 
 // The documented tolerance of a BF16 cache (docs/numerics.md, "KV cache in bf16"), against
