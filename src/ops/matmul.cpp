@@ -332,6 +332,26 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
   }
 }
 
+// Runs fn(b, e) over [0, units) on every thread of the pool, each thread claiming the next
+// chunk of units as it finishes one, instead of one fixed share per thread. Every row's
+// result is the same whichever thread computes it, so outputs do not change; but a thread
+// that the OS preempts (a server's HTTP threads, a client on the same cores) no longer holds
+// the others up at the end of the call: the rest of the rows go to the threads that run.
+// Chunks are 1/8 of a thread's share (at least one unit): a few MiB of a large matrix, long
+// enough runs for the hardware prefetchers, and ~16 atomic claims per call.
+template <class F>
+void claim_units(ThreadPool& pool, int64_t units, F&& fn) {
+  std::atomic<int64_t> next{0};
+  pool.run([&](int ti, int nt) {
+    const int64_t chunk = std::max<int64_t>(1, units / (int64_t(nt) * 8));
+    for (;;) {
+      const int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (b >= units) return;
+      fn(b, std::min(units, b + chunk));
+    }
+  });
+}
+
 }  // namespace
 
 void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t y_stride,
@@ -368,16 +388,10 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
     run_rows(p, w, x, qa, n, y, w.rows, 0, w.rows);
     return;
   }
-  pool.run([&](int ti, int nt) {
-    int64_t b, e;
-    if (p.path == MatmulPlan::Path::kTile) {  // whole tiles per thread
-      split_range((w.rows + kTileRows - 1) / kTileRows, ti, nt, &b, &e);
-      b = std::min(w.rows, b * kTileRows);
-      e = std::min(w.rows, e * kTileRows);
-    } else {
-      split_range(w.rows, ti, nt, &b, &e);
-    }
-    run_rows(p, w, x, qa, n, y, w.rows, b, e);
+  // Units of whole integer tiles, or of row blocks.
+  const int64_t unit = p.path == MatmulPlan::Path::kTile ? kTileRows : kRowBlock;
+  claim_units(pool, (w.rows + unit - 1) / unit, [&](int64_t b, int64_t e) {
+    run_rows(p, w, x, qa, n, y, w.rows, b * unit, std::min(w.rows, e * unit));
   });
 }
 
@@ -463,11 +477,7 @@ void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool) {
     run_units(0, units);
     return;
   }
-  pool.run([&](int ti, int nt) {
-    int64_t b, e;
-    split_range(units, ti, nt, &b, &e);
-    run_units(b, e);
-  });
+  claim_units(pool, units, run_units);
 }
 
 void set_matmul_tile_min_tokens(int64_t n) {

@@ -25,8 +25,8 @@ struct MatmulJob {
   int64_t n = 0;
   float* y = nullptr;
 };
-/// Every job's matmul in one pass of the pool: the jobs' rows are concatenated and split
-/// statically over the threads (in blocks of 16 rows), so a batch of small matrices (the
+/// Every job's matmul in one pass of the pool: the jobs' rows are concatenated and claimed
+/// by the threads in chunks of 16-row blocks (as matmul does), so a batch of small matrices (the
 /// experts of a few tokens, an MLP's gate and up) costs one hand-off instead of one per
 /// matrix. Jobs with the same x, n and activation format share its quantisation. Each
 /// result is bit-identical to matmul of that job alone.

@@ -238,6 +238,46 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
   }
 }
 
+// matmul and matmul_batch hand out chunks of rows to whichever thread asks first; every row
+// must come out once and bit-identical to one thread computing all of them, on a matrix
+// large enough for many chunks with a partial last block, for one to many tokens.
+TEST_P(RowDotTest, ChunkedThreadsEqualOneThread) {
+  set_cpu_isa(GetParam());
+  ThreadPool pool(3);
+  const int64_t cols = 256;
+  const int64_t rows[3] = {1000, 77, 515};
+  std::vector<std::vector<float>> wf;
+  for (int j = 0; j < 3; ++j) wf.push_back(random_floats(size_t(rows[j] * cols), 11 + j, 0.1f));
+  std::vector<uint16_t> wb(wf[2].size());
+  for (size_t i = 0; i < wb.size(); ++i) wb[i] = f32_to_bf16(wf[2][i]);
+  WeightView v[3];
+  for (int j = 0; j < 3; ++j) {
+    v[j].dtype = j == 2 ? DType::BF16 : DType::F32;
+    v[j].data = j == 2 ? static_cast<const void*>(wb.data()) : wf[size_t(j)].data();
+    v[j].rows = rows[j];
+    v[j].cols = cols;
+  }
+  for (int64_t n : {1, 4, 9}) {
+    const auto x = random_floats(size_t(n * cols), 12);
+    std::vector<std::vector<float>> one(3), y(3), yb(3);
+    MatmulJob jobs[3];
+    for (int j = 0; j < 3; ++j) {
+      one[size_t(j)].assign(size_t(n * rows[j]), 0.0f);
+      matmul_rows(v[j], x.data(), n, one[size_t(j)].data(), rows[j], 0, rows[j]);
+      y[size_t(j)].assign(size_t(n * rows[j]), std::nanf(""));
+      yb[size_t(j)].assign(size_t(n * rows[j]), std::nanf(""));
+      matmul(v[j], x.data(), n, y[size_t(j)].data(), pool);
+      jobs[j] = {v[j], x.data(), n, yb[size_t(j)].data()};
+    }
+    matmul_batch(jobs, 3, pool);
+    for (int j = 0; j < 3; ++j)
+      for (size_t i = 0; i < one[size_t(j)].size(); ++i) {
+        ASSERT_EQ(y[size_t(j)][i], one[size_t(j)][i]) << "matmul, job " << j << " n=" << n;
+        ASSERT_EQ(yb[size_t(j)][i], one[size_t(j)][i]) << "matmul_batch, job " << j << " n=" << n;
+      }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, RowDotTest,
                          ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
