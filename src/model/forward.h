@@ -14,13 +14,17 @@ namespace ds {
 
 class ThreadPool;
 
-/// Element types the KV cache can hold (`--cache-type`): F32, or BF16 (rounded to nearest
-/// even when written, widened exactly when read; half the bytes to store and to read).
-/// Unset (`auto`) means the model's own precision: default_cache_type().
+/// Element types the KV cache can hold (`--cache-type`): F32; BF16 (rounded to nearest even
+/// when written, widened exactly when read; half the bytes to store and to read); or Q8_0
+/// (each row in blocks of 32 values sharing an f16 scale, as GGUF's Q8_0, the last block
+/// zero-padded; a quarter of F32's bytes). Unset (`auto`) means the model's own precision:
+/// default_cache_type().
 using CacheType = std::optional<DType>;
-/// "f32" → F32, "bf16" → BF16, "auto" → unset; throws ds::Error for anything else.
+/// "f32" → F32, "bf16" → BF16, "q8_0" → Q8_0, "auto" → unset; throws ds::Error otherwise.
 CacheType parse_cache_type(std::string_view name);
-/// The CLI name of a cache type ("f32", "bf16", "auto").
+/// Bytes of one cached row of `width` values of `type`.
+size_t kv_row_bytes(int64_t width, DType type);
+/// The CLI name of a cache type ("f32", "bf16", "q8_0", "auto").
 const char* cache_type_name(CacheType t);
 /// The cache type `auto` resolves to for `m`: F32 when the weights that write the cache
 /// (layer 0's kv_a projection) are F32 or F16, so a float32 model computes in float32 end
@@ -41,7 +45,8 @@ class KvCache {
   DType type() const { return type_; }
   /// Bytes of one row (one position of one layer).
   size_t row_bytes() const { return row_bytes_; }
-  /// The stored row: `float` values for F32, bf16 bits (`uint16_t`) for BF16. Rows of a layer
+  /// The stored row: `float` values for F32, bf16 bits (`uint16_t`) for BF16, BlockQ8_0s for
+  /// Q8_0. Rows of a layer
   /// follow each other (layer l's positions 0 … ctx−1 are contiguous).
   void* data(int64_t layer, int64_t pos) { return data_.data() + offset(layer, pos); }
   const void* data(int64_t layer, int64_t pos) const { return data_.data() + offset(layer, pos); }
@@ -60,7 +65,7 @@ class KvCache {
   int64_t n_layers_, ctx_, width_;
   DType type_;
   size_t row_bytes_;
-  HugeBuffer data_;  // [n_layers, ctx, width] elements of type_ (huge pages: streamed per step)
+  HugeBuffer data_;  // [n_layers, ctx] rows of row_bytes_ (huge pages: streamed per step)
 };
 
 /// Activation buffers for a batch of up to `cap` tokens; grown once, reused every step.

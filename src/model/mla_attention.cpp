@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <vector>
 
 #include "backend/cpu/kernels.h"
 #include "model/forward.h"
@@ -70,8 +71,14 @@ void attend_positions(const KvCache& cache, int64_t layer, const float* qf, int6
                       int64_t rkv, int64_t s_begin, int64_t s_end, float scale, float* sc,
                       float* mx, float* sum, float* u) {
   const CpuKernels& k = cpu_kernels();
-  const bool bf16 = cache.type() == DType::BF16;
+  const bool bf16 = cache.type() == DType::BF16, q8 = cache.type() == DType::Q8_0;
   const float* cache_f32 = static_cast<const float*>(cache.data(layer, 0));
+  // An 8-bit cache is widened (exactly) one tile at a time into this thread's scratch, and
+  // the f32 kernels run on it: the cache streams from memory at a quarter of f32's bytes,
+  // and the tile being attended stays in L2. Rows are whole Q8_0 blocks: stride Wq ≥ W.
+  const int64_t Wq = (W + 31) / 32 * 32, ks = q8 ? Wq : W;
+  thread_local std::vector<float> widened;
+  if (q8 && widened.size() < size_t(kAttnTile * Wq)) widened.resize(size_t(kAttnTile * Wq));
   const uint16_t* cache_bf16 = static_cast<const uint16_t*>(cache.data(layer, 0));
   if (bf16 && k.attend_bf16 && nh >= kTileAttnMinHeads && W % 32 == 0 && rkv % 32 == 0 &&
       s_end > s_begin) {
@@ -80,10 +87,15 @@ void attend_positions(const KvCache& cache, int64_t layer, const float* qf, int6
   }
   for (int64_t s0 = s_begin; s0 < s_end; s0 += kAttnTile) {
     const int64_t tl = std::min(kAttnTile, s_end - s0);
+    const float* rows = cache_f32 + s0 * W;
+    if (q8) {
+      k.q8_0_to_f32(cache.data(layer, s0), widened.data(), tl * (Wq / 32));
+      rows = widened.data();
+    }
     if (bf16)
       k.attn_scores_bf16(qf, W, nh, cache_bf16 + s0 * W, W, tl, W, scale, sc, kAttnTile);
     else
-      k.attn_scores(qf, W, nh, cache_f32 + s0 * W, W, tl, W, scale, sc, kAttnTile);
+      k.attn_scores(qf, W, nh, rows, ks, tl, W, scale, sc, kAttnTile);
     for (int64_t g = 0; g < nh; ++g) {
       float* sg = sc + g * kAttnTile;
       const float tile_max = *std::max_element(sg, sg + tl);
@@ -104,7 +116,7 @@ void attend_positions(const KvCache& cache, int64_t layer, const float* qf, int6
     if (bf16)
       k.attn_values_bf16(sc, kAttnTile, nh, cache_bf16 + s0 * W, W, tl, rkv, u, rkv);
     else
-      k.attn_values(sc, kAttnTile, nh, cache_f32 + s0 * W, W, tl, rkv, u, rkv);
+      k.attn_values(sc, kAttnTile, nh, rows, ks, tl, rkv, u, rkv);
   }
 }
 

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "model/forward.h"
 #include "ops/ops.h"
+#include "quant/quant.h"
 #include "runtime/thread_pool.h"
 
 namespace ds {
@@ -13,8 +14,9 @@ namespace ds {
 CacheType parse_cache_type(std::string_view name) {
   if (name == "f32") return DType::F32;
   if (name == "bf16") return DType::BF16;
+  if (name == "q8_0") return DType::Q8_0;
   if (name == "auto") return std::nullopt;
-  throw Error(cat("unknown cache type '", name, "' (expected auto, f32 or bf16)"));
+  throw Error(cat("unknown cache type '", name, "' (expected auto, f32, bf16 or q8_0)"));
 }
 
 const char* cache_type_name(CacheType t) {
@@ -24,6 +26,8 @@ const char* cache_type_name(CacheType t) {
       return "f32";
     case DType::BF16:
       return "bf16";
+    case DType::Q8_0:
+      return "q8_0";
     default:
       return "?";
   }
@@ -35,11 +39,22 @@ DType default_cache_type(const Model& m) {
   return w == DType::F32 || w == DType::F16 || w == DType::F64 ? DType::F32 : DType::BF16;
 }
 
+size_t kv_row_bytes(int64_t width, DType type) {
+  switch (type) {
+    case DType::F32:
+      return size_t(width) * 4;
+    case DType::BF16:
+      return size_t(width) * 2;
+    case DType::Q8_0:
+      return size_t((width + 31) / 32) * sizeof(BlockQ8_0);
+    default:
+      throw Error(cat("the KV cache holds f32, bf16 or q8_0 values, not ", dtype_name(type)));
+  }
+}
+
 KvCache::KvCache(int64_t n_layers, int64_t ctx, int64_t width, DType type)
     : n_layers_(n_layers), ctx_(ctx), width_(width), type_(type) {
-  if (type != DType::F32 && type != DType::BF16)
-    throw Error(cat("the KV cache holds f32 or bf16 values, not ", dtype_name(type)));
-  row_bytes_ = size_t(width) * dtype_size(type);
+  row_bytes_ = kv_row_bytes(width, type);
   data_ = HugeBuffer(size_t(n_layers * ctx) * row_bytes_);
 }
 
@@ -47,6 +62,18 @@ void KvCache::store(int64_t layer, int64_t pos, const float* row) {
   void* dst = data(layer, pos);
   if (type_ == DType::F32) {
     std::copy_n(row, width_, static_cast<float*>(dst));
+    return;
+  }
+  if (type_ == DType::Q8_0) {
+    // Whole blocks straight from the row; a partial last block from a zero-padded copy.
+    const int64_t whole = width_ / 32 * 32;
+    BlockQ8_0* b = static_cast<BlockQ8_0*>(dst);
+    quantize_row_q8_0_ref(row, b, whole);
+    if (whole < width_) {
+      float pad[32] = {};
+      std::copy(row + whole, row + width_, pad);
+      quantize_row_q8_0_ref(pad, b + whole / 32, 32);
+    }
     return;
   }
   uint16_t* d = static_cast<uint16_t*>(dst);
@@ -57,6 +84,17 @@ void KvCache::load(int64_t layer, int64_t pos, float* row) const {
   const void* src = data(layer, pos);
   if (type_ == DType::F32) {
     std::copy_n(static_cast<const float*>(src), width_, row);
+    return;
+  }
+  if (type_ == DType::Q8_0) {
+    const int64_t whole = width_ / 32 * 32;
+    const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+    dequantize_row_q8_0(b, row, whole);
+    if (whole < width_) {
+      float pad[32];
+      dequantize_row_q8_0(b + whole / 32, pad, 32);
+      std::copy(pad, pad + (width_ - whole), row + whole);
+    }
     return;
   }
   const uint16_t* s = static_cast<const uint16_t*>(src);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "io/embedded_model.h"
 #include "io/safetensors.h"
+#include "model/forward.h"
 #include "model/gguf_loader.h"
 #include "ops/ops.h"
 
@@ -361,7 +362,7 @@ size_t Model::active_weight_bytes() const {
 }
 
 int64_t Model::kv_bytes_per_token(DType cache_type) const {
-  return config.num_hidden_layers * config.kv_cache_width() * int64_t(dtype_size(cache_type));
+  return config.num_hidden_layers * int64_t(kv_row_bytes(config.kv_cache_width(), cache_type));
 }
 
 }  // namespace ds

@@ -26,6 +26,11 @@ set(DSINFER_GOLDEN_CASES
   # multiples of 32); f32 weights, bf16 cache, the bounds of
   # SessionTest.Bf16CacheLogitsStayCloseToF32Cache, and no position far off.
   "v3_16heads_bf16cache|--preset v3-tiny --set num_attention_heads=16 --set kv_lora_rank=64 --set qk_rope_head_dim=32 --n-tokens 300 --gen 8 --cache-type bf16 --max-median 5e-3 --max-p90 1.2e-2 --max-worst-median 0.05"
+  # An 8-bit cache (docs/numerics.md, section 8): rows of 40 values (a zero-padded last
+  # block), the tile-attention shape, and the bf16 sharp preset.
+  "v3_q8cache|--preset v3-tiny --cache-type q8_0 --max-median 1e-2 --max-p90 2.5e-2 --max-worst-median 0.05"
+  "v3_16heads_q8cache|--preset v3-tiny --set num_attention_heads=16 --set kv_lora_rank=64 --set qk_rope_head_dim=32 --n-tokens 300 --gen 8 --cache-type q8_0 --max-median 1e-2 --max-p90 2.5e-2 --max-worst-median 0.05"
+  "v3_bf16_sharp_q8cache|--preset v3-sharp --dtype bf16 --ref-dtype f32 --sharp --n-tokens 32 --max-median 0.05 --max-p90 0.12 --cache-type q8_0"
 )
 dsinfer_script_tests(PREFIX golden SCRIPT ${DSINFER_GOLDEN} LABEL golden PER_ISA
                      CASES ${DSINFER_GOLDEN_CASES})

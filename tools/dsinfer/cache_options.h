@@ -14,9 +14,9 @@ inline void add_cache_type_option(CLI::App& app, CacheType& t) {
   app.add_option_function<std::string>(
          "--cache-type", [&t](const std::string& name) { t = parse_cache_type(name); },
          "KV-cache element type: f32, bf16 (half the memory and the bytes read per decoded "
-         "token), or auto (default: f32 for models with f32/f16 weights, bf16 for bf16, fp8 "
-         "and quantised ones)")
-      ->check(CLI::IsMember({"auto", "f32", "bf16"}));
+         "token), q8_0 (8-bit blocks: a quarter of f32's memory), or auto (default: f32 for "
+         "models with f32/f16 weights, bf16 for bf16, fp8 and quantised ones)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16", "q8_0"}));
 }
 
 }  // namespace ds::cli

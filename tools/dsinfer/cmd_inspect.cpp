@@ -97,9 +97,10 @@ int run(const Opts& o) {
   // Drafting with the MTP modules (on by default where it is a win): each sequence keeps its
   // hidden states (hidden_size floats per token, Session::set_keep_hidden) and every module
   // keeps a one-layer latent cache of its own.
-  const int64_t mtp_tok = m->mtp.empty() ? 0
-                                         : 4 * D + int64_t(m->mtp.size()) * c.kv_cache_width() *
-                                                       int64_t(dtype_size(cache_type));
+  const int64_t mtp_tok =
+      m->mtp.empty()
+          ? 0
+          : 4 * D + int64_t(m->mtp.size()) * int64_t(kv_row_bytes(c.kv_cache_width(), cache_type));
   const int64_t mtp_total = mtp_tok * o.ctx * o.parallel;
   const int64_t peak = int64_t(weights) + kv_total + mtp_total + act * o.parallel;
   const int64_t ram = machine_ram();

@@ -106,6 +106,10 @@ struct CpuKernels {
   /// Needs w and r multiples of 32, r ≤ w, len ≥ 1; overwrites u, mx and sum.
   void (*attend_bf16)(const float* q, int64_t nh, const uint16_t* kv, int64_t w, int64_t r,
                       int64_t len, float scale, float* u, float* mx, float* sum);
+  /// Widens `nblocks` Q8_0 blocks (quant/blocks.h: an f16 scale d and 32 int8 quants) to
+  /// dst[32·b + i] = f32(d_b) · q_b[i]: exact (at most 11 + 7 significant bits), so every
+  /// table gives the same bits. Reads an 8-bit KV cache (`--cache-type q8_0`).
+  void (*q8_0_to_f32)(const void* src, float* dst, int64_t nblocks);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.

@@ -51,6 +51,18 @@ void bf16_to_f32_row(const uint16_t* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
 }
 
+void q8_0_to_f32(const void* src, float* dst, int64_t nblocks) {
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+  for (int64_t k = 0; k < nblocks; ++k) {
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d));
+    for (int i = 0; i < 32; i += 8) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[k].qs + i));
+      _mm256_storeu_ps(dst + 32 * k + i,
+                       _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+    }
+  }
+}
+
 void f16_to_f32_row(const uint16_t* src, float* dst, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -391,7 +403,8 @@ const CpuKernels& kernels_avx2() {
                             silu_mul,
                             attn_scores_bf16,
                             attn_values_bf16,
-                            nullptr};
+                            nullptr,
+                            q8_0_to_f32};
   return k;
 }
 

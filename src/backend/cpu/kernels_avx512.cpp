@@ -7,6 +7,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
+#include "quant/blocks.h"
 
 namespace ds {
 
@@ -45,6 +46,20 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
     _mm512_mask_storeu_ps(
         y + i, m,
         _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+  }
+}
+
+void q8_0_to_f32(const void* src, float* dst, int64_t nblocks) {
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+  for (int64_t k = 0; k < nblocks; ++k) {
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(b[k].d));
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[k].qs));
+    _mm512_storeu_ps(
+        dst + 32 * k,
+        _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)))));
+    _mm512_storeu_ps(
+        dst + 32 * k + 16,
+        _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)))));
   }
 }
 
@@ -404,7 +419,8 @@ const CpuKernels& kernels_avx512() {
                             silu_mul,
                             attn_scores_bf16,
                             attn_values_bf16,
-                            nullptr};
+                            nullptr,
+                            q8_0_to_f32};
   return k;
 }
 

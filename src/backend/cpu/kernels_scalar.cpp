@@ -33,6 +33,14 @@ void f16_to_f32_row(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
 }
 
+void q8_0_to_f32(const void* src, float* dst, int64_t nblocks) {
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+  for (int64_t k = 0; k < nblocks; ++k) {
+    const float d = f16_to_f32(b[k].d);
+    for (int i = 0; i < 32; ++i) dst[32 * k + i] = d * float(b[k].qs[i]);
+  }
+}
+
 void fp8_to_f32_row(const uint8_t* src, float* dst, int64_t n, const float* scales, int64_t block) {
   for (int64_t i = 0; i < n; ++i) dst[i] = fp8_e4m3_to_f32(src[i]) * scales[i / block];
 }
@@ -191,7 +199,8 @@ const CpuKernels& kernels_scalar() {
                             silu_mul,
                             attn_scores_bf16,
                             attn_values_bf16,
-                            nullptr};
+                            nullptr,
+                            q8_0_to_f32};
   return k;
 }
 

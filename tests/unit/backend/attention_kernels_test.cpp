@@ -10,6 +10,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "core/dtype.h"
+#include "quant/quant.h"
 
 namespace ds {
 namespace {
@@ -294,6 +295,24 @@ TEST_P(AttentionKernelTest, SiluMulMatchesReference) {
       const double ref = x / (1.0 + std::exp(-x)) * up[size_t(i)];
       ASSERT_NEAR(gate[size_t(i)], ref, std::fabs(ref) * 1e-6 + 1e-30) << "n " << n << " x " << x;
     }
+  }
+}
+
+// Widening an 8-bit cache: every table gives dequantize_row_q8_0's values bit for bit
+// (products of an f16 scale and an int8 are exact in f32), for block counts that leave every
+// kind of tail, with extreme quants and scales.
+TEST_P(AttentionKernelTest, Q8CacheWidensExactly) {
+  for (int64_t nb : {1, 2, 3, 18, 37}) {
+    const auto x = random_floats(size_t(nb * 32), uint32_t(nb) + 3);
+    std::vector<BlockQ8_0> b(static_cast<size_t>(nb));
+    quantize_row_q8_0_ref(x.data(), b.data(), nb * 32);
+    b[0].qs[0] = -127;
+    b[0].qs[31] = 127;
+    b[nb - 1].d = f32_to_f16(65504.0f);  // the largest f16 scale
+    std::vector<float> ref(size_t(nb * 32)), got(size_t(nb * 32), std::nanf(""));
+    dequantize_row_q8_0(b.data(), ref.data(), nb * 32);
+    k().q8_0_to_f32(b.data(), got.data(), nb);
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(got[i], ref[i]) << "nb " << nb << " i " << i;
   }
 }
 

@@ -95,7 +95,7 @@ class MlaSplitTest : public ::testing::TestWithParam<Shape> {
 // Context lengths below one tile, at and off tile boundaries, shorter and longer than the
 // default threshold; one and several tokens per pass; one and two threads.
 TEST_P(MlaSplitTest, PositionsSplitEqualsHeadsSplit) {
-  for (DType type : {DType::F32, DType::BF16})
+  for (DType type : {DType::F32, DType::BF16, DType::Q8_0})
     for (int64_t len : {0, 1, 100, 255, 256, 300, 767, 1023, 1500, 2048, 2600})
       for (int64_t n : {1, 3})
         for (int threads : {1, 2}) {
@@ -115,7 +115,7 @@ TEST_P(MlaSplitTest, PositionsSplitEqualsHeadsSplit) {
 // The default threshold picks the heads split below it and the positions split from it on.
 TEST_P(MlaSplitTest, DefaultThresholdChoosesThePath) {
   const int64_t k = kDefaultAttnSplitMinPositions;
-  for (DType type : {DType::F32, DType::BF16}) {
+  for (DType type : {DType::F32, DType::BF16, DType::Q8_0}) {
     const int64_t below = k - 2, at = k - 1;  // one token at position len: len + 1 positions
     EXPECT_EQ(attend(type, below, 1, 2, k), attend(type, below, 1, 2, kNever));
     EXPECT_EQ(attend(type, at, 1, 2, k), attend(type, at, 1, 2, 0));
@@ -134,7 +134,7 @@ TEST_P(MlaSplitTest, SplitDecodeEqualsOneBatch) {
   std::vector<int32_t> t(static_cast<size_t>(n));
   uint32_t seed = 17;
   for (auto& x : t) x = int32_t((seed = seed * 1664525u + 1013904223u) >> 8) % 256;
-  for (DType type : {DType::F32, DType::BF16}) {
+  for (DType type : {DType::F32, DType::BF16, DType::Q8_0}) {
     Session batch(*model_, pool, n, type);
     std::vector<float> all(static_cast<size_t>(n * V));
     batch.forward(t.data(), n, all.data(), true);

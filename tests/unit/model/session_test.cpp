@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "model/forward.h"
+#include "quant/blocks.h"
 #include "runtime/thread_pool.h"
 #include "test_util.h"
 #include "tiny_model.h"
@@ -121,6 +122,35 @@ TEST_F(SessionTest, BadTokensAndOverflowAreErrorsThatChangeNothing) {
                         "exceeds the model's max_position_embeddings");
 }
 
+// An 8-bit cache row: blocks of 32 values with scale d = max|x| / 127 (f16), each value
+// within d / 2 of what was stored; a width that is not a multiple of 32 ends in a zero-padded
+// block. Other rows stay untouched.
+TEST_F(SessionTest, Q8CacheRowsKeepEachValueWithinHalfAStep) {
+  const int64_t W = 80;  // two whole blocks and half of a third (the shipped model's width)
+  KvCache c(2, 3, W, DType::Q8_0);
+  EXPECT_EQ(c.row_bytes(), 3 * sizeof(BlockQ8_0));
+  std::vector<float> row(W);
+  for (int64_t i = 0; i < W; ++i) row[size_t(i)] = std::sin(0.7f * float(i)) * float(1 + i % 7);
+  row[5] = 0.0f;
+  c.store(1, 2, row.data());
+  std::vector<float> back(W, std::nanf(""));
+  c.load(1, 2, back.data());
+  for (int64_t b = 0; b < W; b += 32) {
+    float amax = 0;
+    for (int64_t i = b; i < std::min(W, b + 32); ++i)
+      amax = std::max(amax, std::fabs(row[size_t(i)]));
+    const float step = amax / 127.0f;
+    for (int64_t i = b; i < std::min(W, b + 32); ++i)
+      EXPECT_LE(std::fabs(back[size_t(i)] - row[size_t(i)]), 0.5f * step * 1.002f + 1e-7f) << i;
+  }
+  EXPECT_EQ(back[5], 0.0f);
+  const BlockQ8_0* last = static_cast<const BlockQ8_0*>(c.data(1, 2)) + 2;
+  for (int i = W - 64; i < 32; ++i) EXPECT_EQ(last->qs[i], 0) << "padding " << i;
+  std::vector<float> other(W);
+  c.load(0, 2, other.data());
+  for (float v : other) EXPECT_EQ(v, 0.0f);
+}
+
 TEST_F(SessionTest, Bf16CacheRowsAreRoundedToNearestEven) {
   KvCache c(2, 3, 6, DType::BF16);
   EXPECT_EQ(c.row_bytes(), 12u);
@@ -176,42 +206,75 @@ TEST_F(SessionTest, DefaultCacheTypeFollowsTheWeights) {
 // over the vocabulary, bounded as their medians over the positions; a few positions may
 // route to other experts (the random model's routing has near-ties) and move more. Over a
 // prompt that spans more than one attention tile, then decoded tokens.
+// Per prompt: the typical (median over positions) median and p90 of |Δlogit| between an F32
+// cache and a `type` cache, and how many positions had some logit move by more than `far`.
+struct CacheDrift {
+  float typ_med, typ_p90;
+  int64_t moved;
+};
+
+CacheDrift cache_drift(const Model& model, ThreadPool& pool, const std::vector<int32_t>& t,
+                       DType type, float far) {
+  const int64_t V = 256, n = int64_t(t.size()), n_dec = 20;
+  Session s32(model, pool, 512, DType::F32), sq(model, pool, 512, type);
+  EXPECT_EQ(sq.cache_type(), type);
+  std::vector<float> l32(size_t((n + n_dec) * V)), lq(size_t((n + n_dec) * V));
+  s32.forward(t.data(), n, l32.data(), true);
+  sq.forward(t.data(), n, lq.data(), true);
+  int32_t next = 7;
+  for (int64_t i = 0; i < n_dec; ++i) {
+    s32.forward(&next, 1, l32.data() + (n + i) * V, false);
+    sq.forward(&next, 1, lq.data() + (n + i) * V, false);
+    next = int32_t((next * 31 + 5) % V);
+  }
+  std::vector<float> med, p90;
+  int64_t moved = 0;
+  for (int64_t i = 0; i < n + n_dec; ++i) {
+    std::vector<float> d(static_cast<size_t>(V));
+    for (int64_t j = 0; j < V; ++j)
+      d[size_t(j)] = std::fabs(l32[size_t(i * V + j)] - lq[size_t(i * V + j)]);
+    std::sort(d.begin(), d.end());
+    med.push_back(d[size_t(V / 2)]);
+    p90.push_back(d[size_t(V * 9 / 10)]);
+    moved += d.back() > far;
+  }
+  std::sort(med.begin(), med.end());
+  std::sort(p90.begin(), p90.end());
+  return {med[med.size() / 2], p90[p90.size() / 2], moved};
+}
+
 TEST_F(SessionTest, Bf16CacheLogitsStayCloseToF32Cache) {
-  const int64_t V = 256, n = 300, n_dec = 20;
+  const int64_t n = 300, n_dec = 20;
   for (uint32_t seed : {23u, 41u, 47u, 59u}) {
-    const auto t = tokens(n, seed);
     Session s32(*model_, pool_, 512, DType::F32), s16(*model_, pool_, 512, DType::BF16);
-    EXPECT_EQ(s16.cache_type(), DType::BF16);
     EXPECT_EQ(s16.kv_bytes_per_token() * 2, s32.kv_bytes_per_token());
-    std::vector<float> l32(size_t((n + n_dec) * V)), l16(size_t((n + n_dec) * V));
-    s32.forward(t.data(), n, l32.data(), true);
-    s16.forward(t.data(), n, l16.data(), true);
-    int32_t next = 7;
-    for (int64_t i = 0; i < n_dec; ++i) {
-      s32.forward(&next, 1, l32.data() + (n + i) * V, false);
-      s16.forward(&next, 1, l16.data() + (n + i) * V, false);
-      next = int32_t((next * 31 + 5) % V);
-    }
-    std::vector<float> med, p90;
-    int64_t moved = 0;  // positions with some logit off by more than 0.05
-    for (int64_t i = 0; i < n + n_dec; ++i) {
-      std::vector<float> d(static_cast<size_t>(V));
-      for (int64_t j = 0; j < V; ++j)
-        d[size_t(j)] = std::fabs(l32[size_t(i * V + j)] - l16[size_t(i * V + j)]);
-      std::sort(d.begin(), d.end());
-      med.push_back(d[size_t(V / 2)]);
-      p90.push_back(d[size_t(V * 9 / 10)]);
-      moved += d.back() > 0.05f;
-    }
-    std::sort(med.begin(), med.end());
-    std::sort(p90.begin(), p90.end());
-    const float typ_med = med[med.size() / 2], typ_p90 = p90[p90.size() / 2];
+    const CacheDrift d = cache_drift(*model_, pool_, tokens(n, seed), DType::BF16, 0.05f);
     // Measured over 8 prompts: typical median 1.4–1.7e-3, p90 3.5–4.1e-3, up to 3 of the 320
     // positions moved (logits of magnitude up to ~4).
-    EXPECT_LT(typ_med, 5e-3f) << "seed " << seed;
-    EXPECT_LT(typ_p90, 1.2e-2f) << "seed " << seed;
-    EXPECT_GT(typ_med, 0.0f);  // the cache really is bf16
-    EXPECT_LE(moved, (n + n_dec) / 20) << "seed " << seed;
+    EXPECT_LT(d.typ_med, 5e-3f) << "seed " << seed;
+    EXPECT_LT(d.typ_p90, 1.2e-2f) << "seed " << seed;
+    EXPECT_GT(d.typ_med, 0.0f);  // the cache really is bf16
+    EXPECT_LE(d.moved, (n + n_dec) / 20) << "seed " << seed;
+  }
+}
+
+// The same for the 8-bit cache (docs/numerics.md, "KV cache in 8 bits"): blocks of 32 values
+// with one f16 scale; this model's rows (48 values) end in a zero-padded half block.
+TEST_F(SessionTest, Q8CacheLogitsStayCloseToF32Cache) {
+  const int64_t n = 300, n_dec = 20;
+  for (uint32_t seed : {23u, 41u, 47u, 59u}) {
+    Session s32(*model_, pool_, 512, DType::F32), s8(*model_, pool_, 512, DType::Q8_0);
+    const int64_t W = model_->config.kv_cache_width();
+    const int64_t layers = s32.kv_bytes_per_token() / (4 * W);
+    EXPECT_EQ(s8.kv_bytes_per_token(), layers * ((W + 31) / 32) * int64_t(sizeof(BlockQ8_0)));
+    const CacheDrift d = cache_drift(*model_, pool_, tokens(n, seed), DType::Q8_0, 0.2f);
+    // Measured over these 4 prompts: typical median 3.9–5.2e-3, p90 0.9–1.3e-2 (about three
+    // times the bf16 cache's, as a value's error is up to 1/254 of its block's largest
+    // instead of 1/512 of itself), 3–4 of the 320 positions moved by more than 0.2.
+    EXPECT_LT(d.typ_med, 1.5e-2f) << "seed " << seed;
+    EXPECT_LT(d.typ_p90, 3.5e-2f) << "seed " << seed;
+    EXPECT_GT(d.typ_med, 0.0f);
+    EXPECT_LE(d.moved, (n + n_dec) / 20) << "seed " << seed;
   }
 }
 
