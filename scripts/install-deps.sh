@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package dsinfer needs to build, test and benchmark.
 # Idempotent: does nothing when all packages are already present.
+# With the argument `aarch64`, also the AArch64 cross compiler and user-mode emulator that
+# scripts/check-aarch64.sh uses.
 set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config clang clang-format
@@ -10,6 +12,9 @@ pkgs=(
   python3 python3-numpy python3-jinja2 python3-torch
   tmux
 )
+if [ "${1:-}" = aarch64 ]; then
+  pkgs+=(g++-aarch64-linux-gnu qemu-user)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds dsinfer and runs everything CI holds it to: the test suite (Release), the same
-# suite under AddressSanitizer + UndefinedBehaviorSanitizer, the clang-format check, and a
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer, the clang-format check, the
+# AArch64 cross build with its kernel tests under emulation (scripts/check-aarch64.sh), and a
 # bounded libFuzzer run of the GGUF and safetensors parsers (scripts/fuzz.sh).
 # DSINFER_TEST_LABEL_EXCLUDE (default "slow") names ctest labels to skip;
 # DSINFER_FUZZ_SECONDS (default 60) is how long each fuzz target runs.
@@ -24,6 +25,9 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSINFER_SA
 cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE "${exclude}|nosan"
+
+echo "== AArch64 cross build and kernel tests (emulated)"
+bash scripts/check-aarch64.sh
 
 echo "== fuzz (bounded)"
 bash scripts/fuzz.sh "${DSINFER_FUZZ_SECONDS:-60}"

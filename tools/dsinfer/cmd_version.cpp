@@ -13,17 +13,17 @@ namespace {
 
 int run(const std::string& isa) {
   if (!isa.empty()) {
-    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx})
+    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx, Isa::kNeon})
       if (isa == isa_name(i)) {
         if (!isa_supported(i)) throw Error(cat("this CPU cannot run the ", isa, " kernels"));
         std::printf("%s: supported\n", isa.c_str());
         return 0;
       }
-    throw Error(cat("unknown ISA '", isa, "' (expected scalar, avx2, avx512 or amx)"));
+    throw Error(cat("unknown ISA '", isa, "' (expected scalar, avx2, avx512, amx or neon)"));
   }
   std::printf("dsinfer 0.1.0\n");
   std::printf("kernels: %s (supported:", cpu_kernels().name);
-  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx})
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx, Isa::kNeon})
     if (isa_supported(i)) std::printf(" %s", isa_name(i));
   std::printf(")\nphysical cores: %d\n", ThreadPool::default_threads());
   return 0;

@@ -1,4 +1,6 @@
+#if defined(__x86_64__)
 #include <cpuid.h>
+#endif
 
 #include <atomic>
 #include <cstdlib>
@@ -22,6 +24,7 @@ struct CpuFeatures {
 
 CpuFeatures detect() {
   CpuFeatures f;
+#if defined(__x86_64__)
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   const bool osxsave = c & (1u << 27);
@@ -46,6 +49,7 @@ CpuFeatures detect() {
     f.amx_bf16 = d & (1u << 22);
   }
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = a & (1u << 5);
+#endif
   return f;
 }
 
@@ -68,6 +72,8 @@ const char* isa_name(Isa isa) {
       return "avx512";
     case Isa::kAmx:
       return "amx";
+    case Isa::kNeon:
+      return "neon";
   }
   return "?";
 }
@@ -77,18 +83,38 @@ bool isa_supported(Isa isa) {
   switch (isa) {
     case Isa::kScalar:
       return true;
+    case Isa::kNeon:
+#if defined(__aarch64__)
+      return true;
+#else
+      return false;
+#endif
     case Isa::kAvx2:
       return f.os_avx && f.avx2 && f.fma && f.f16c;
     case Isa::kAvx512:
       return f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni &&
              f.avx512bf16 && f.fma && f.f16c;
     case Isa::kAmx: {
+#if defined(__x86_64__)
       if (!isa_supported(Isa::kAvx512) || !f.amx_tile || !f.amx_int8 || !f.os_amx) return false;
       static const bool granted = amx_enable();  // once per process
       return granted;
+#else
+      return false;
+#endif
     }
   }
   return false;
+}
+
+std::vector<Isa> built_isas() {
+#if defined(__x86_64__)
+  return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx};
+#elif defined(__aarch64__)
+  return {Isa::kScalar, Isa::kNeon};
+#else
+  return {Isa::kScalar};
+#endif
 }
 
 bool cpu_has_amx_bf16() {
@@ -97,13 +123,19 @@ bool cpu_has_amx_bf16() {
 
 const CpuKernels& cpu_kernels_for(Isa isa) {
   switch (isa) {
+#if defined(__x86_64__)
     case Isa::kAvx2:
       return kernels_avx2();
     case Isa::kAvx512:
       return kernels_avx512();
     case Isa::kAmx:
       return kernels_amx();
-    case Isa::kScalar:
+#endif
+#if defined(__aarch64__)
+    case Isa::kNeon:
+      return kernels_neon();
+#endif
+    default:
       break;
   }
   return kernels_scalar();
@@ -119,15 +151,15 @@ const CpuKernels& cpu_kernels() {
   if (const CpuKernels* k = g_forced.load()) return *k;
   static const CpuKernels* chosen = [] {
     if (const char* env = std::getenv("DSINFER_ISA"); env && *env) {
-      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx})
+      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx, Isa::kNeon})
         if (std::strcmp(env, isa_name(isa)) == 0) {
           if (!isa_supported(isa))
             throw Error(cat("DSINFER_ISA=", env, ": this CPU does not support it"));
           return &cpu_kernels_for(isa);
         }
-      throw Error(cat("DSINFER_ISA=", env, ": expected scalar, avx2, avx512 or amx"));
+      throw Error(cat("DSINFER_ISA=", env, ": expected scalar, avx2, avx512, amx or neon"));
     }
-    for (Isa isa : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2})
+    for (Isa isa : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2, Isa::kNeon})
       if (isa_supported(isa)) return &cpu_kernels_for(isa);
     return &kernels_scalar();
   }();

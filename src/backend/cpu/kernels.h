@@ -1,16 +1,20 @@
 // CPU kernel table: one entry per primitive, filled for each instruction set. The table in
 // use is chosen once at start-up from cpuid (or forced with DSINFER_ISA=scalar|avx2|avx512|amx),
-// so one binary runs on any x86-64. Model code calls kernels only through this table.
+// so one binary runs on any x86-64. On AArch64 the build has the scalar and NEON tables (NEON is
+// part of the base architecture there). Model code calls kernels only through this table.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "backend/cpu/gemm_tile.h"
 
 namespace ds {
 
 // kAmx: the AVX-512 table with the AMX integer GEMM tile kernel (Sapphire Rapids and later).
-enum class Isa { kScalar, kAvx2, kAvx512, kAmx };
+// kNeon: AArch64 (kernels_neon.cpp); the x86 tables exist only in x86-64 builds and the NEON
+// one only in AArch64 builds.
+enum class Isa { kScalar, kAvx2, kAvx512, kAmx, kNeon };
 
 struct CpuKernels {
   Isa isa;
@@ -120,6 +124,9 @@ inline constexpr int kMaxRowTokens = 4;
 const CpuKernels& cpu_kernels();
 /// True when this CPU (and this build) can run `isa`.
 bool isa_supported(Isa isa);
+/// The tables this build carries (x86-64: scalar, avx2, avx512, amx; AArch64: scalar, neon),
+/// whether or not this CPU can run them: the kernel tests run each one the CPU supports.
+std::vector<Isa> built_isas();
 /// The table for one ISA; the caller must have checked isa_supported.
 const CpuKernels& cpu_kernels_for(Isa isa);
 /// Forces the table returned by cpu_kernels() (tests use it to cover every ISA path).
@@ -131,6 +138,7 @@ const CpuKernels& kernels_scalar();
 const CpuKernels& kernels_avx2();
 const CpuKernels& kernels_avx512();
 const CpuKernels& kernels_amx();
+const CpuKernels& kernels_neon();
 /// Asks the OS for the AMX tile state (Linux: arch_prctl); false when it is refused.
 bool amx_enable();
 /// True when the CPU has AMX-BF16 (the tile multiply of attn_amx.cpp).

@@ -316,8 +316,7 @@ TEST_P(AttentionKernelTest, Q8CacheWidensExactly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isas, AttentionKernelTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
+INSTANTIATE_TEST_SUITE_P(Isas, AttentionKernelTest, ::testing::ValuesIn(built_isas()),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace

@@ -369,8 +369,7 @@ TEST_P(GemmTileTest, MatmulBatchKeepsLayoutsApart) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, GemmTileTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
+INSTANTIATE_TEST_SUITE_P(AllIsas, GemmTileTest, ::testing::ValuesIn(built_isas()),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace

@@ -278,8 +278,7 @@ TEST_P(RowDotTest, ChunkedThreadsEqualOneThread) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, RowDotTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
+INSTANTIATE_TEST_SUITE_P(AllIsas, RowDotTest, ::testing::ValuesIn(built_isas()),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace
