@@ -240,12 +240,13 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
 
 // matmul and matmul_batch hand out chunks of rows to whichever thread asks first; every row
 // must come out once and bit-identical to one thread computing all of them, on a matrix
-// large enough for many chunks with a partial last block, for one to many tokens.
+// large enough to be chunked (kClaimMinWork), with a partial last block, for one to many
+// tokens.
 TEST_P(RowDotTest, ChunkedThreadsEqualOneThread) {
   set_cpu_isa(GetParam());
   ThreadPool pool(3);
   const int64_t cols = 256;
-  const int64_t rows[3] = {1000, 77, 515};
+  const int64_t rows[3] = {20000, 77, 515};  // 20000 × 256: past the chunking threshold
   std::vector<std::vector<float>> wf;
   for (int j = 0; j < 3; ++j) wf.push_back(random_floats(size_t(rows[j] * cols), 11 + j, 0.1f));
   std::vector<uint16_t> wb(wf[2].size());
