@@ -309,8 +309,9 @@ const Registrar reg{
        app.add_option("-r,--repetitions", o->reps, "Repetitions (the median is reported)")
            ->check(CLI::PositiveNumber);
        app.add_flag("--json", o->json, "Print one JSON object");
-       app.add_option("--depth", o->depth,
-                      "Decode after this many random prompt tokens (speed at a long context)")
+       app.add_option("-d,--depth,--n-depth", o->depth,
+                      "Decode after this many random prompt tokens (speed at a long context; "
+                      "llama-bench's -d)")
            ->check(CLI::NonNegativeNumber);
        add_cache_type_option(app, o->cache_type);
        add_file_loading_options(app);

@@ -44,8 +44,7 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 float dot_bf16(const float* a, const uint16_t* b, int64_t n) {
   return dot4(
-      a, n, [b](int64_t i) { return bf16x4(b + i); },
-      [b](int64_t i) { return bf16_to_f32(b[i]); });
+      a, n, [b](int64_t i) { return bf16x4(b + i); }, [b](int64_t i) { return bf16_to_f32(b[i]); });
 }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) {
