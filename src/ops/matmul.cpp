@@ -104,7 +104,7 @@ using RowDotFn = void (*)(const void* w, const void* a, int64_t a_stride, int nt
 // How one matmul runs, chosen once per call from the weight dtype (no dtype switch in the
 // row loop).
 struct MatmulPlan {
-  enum class Path { kF32, kBf16, kQuant, kTile, kDequant } path = Path::kDequant;
+  enum class Path { kF32, kBf16, kFp8, kQuant, kTile, kDequant } path = Path::kDequant;
   RowDotFn row_dot = nullptr;            // kQuant: weight row · quantised activation rows
   QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
   size_t act_row_bytes = 0;              // kQuant, kTile: bytes of one activation row
@@ -168,6 +168,13 @@ MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
 
 MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
   MatmulPlan p = row_plan_for(w, k);
+  // FP8 (DeepSeek's released checkpoints): the fused kernel for decode-sized calls; prompts
+  // widen rows to f32 once and take the f32 register blocks (kDequant).
+  if (w.dtype == DType::F8_E4M3 && k.dot_fp8_f32 && w.scale_inv && w.block_cols % 16 == 0 &&
+      n <= kMaxRowTokens) {
+    p.path = MatmulPlan::Path::kFp8;
+    return p;
+  }
   int max_u = 0;
   const TileRowUnpackFn f = tile_unpacker(w.dtype, &max_u);
   // Formats without a row-dot kernel take the integer path for any n: it beats dequantising
@@ -257,6 +264,22 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
       }
       return;
     }
+    case MatmulPlan::Path::kFp8: {
+      // As kBf16 (n ≤ kMaxRowTokens here): rows in register blocks of kMaxRowTokens, each
+      // with the block-scale row of its 128-row band.
+      float out[kMaxRowTokens * kMaxRowTokens];
+      const float* scales[kMaxRowTokens];
+      for (int64_t r = r0; r < r1; r += kMaxRowTokens) {
+        const int nr = int(std::min<int64_t>(kMaxRowTokens, r1 - r));
+        for (int i = 0; i < nr; ++i)
+          scales[i] = w.scale_inv + ((w.row0 + r + i) / w.block_rows) * w.scale_cols;
+        k.dot_fp8_f32(base + r * rb, int64_t(rb), nr, scales, w.block_cols, x, cols, int(n), cols,
+                      out);
+        for (int i = 0; i < nr; ++i)
+          for (int j = 0; j < n; ++j) y[j * y_stride + r + i] = out[i * kMaxRowTokens + j];
+      }
+      return;
+    }
     case MatmulPlan::Path::kQuant: {
       // Blocks of kRowBlock rows × kMaxRowTokens tokens: a quantised weight row (a few KiB)
       // is re-read from L1 for each token of the block, and the token block's activations
@@ -322,13 +345,25 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
     case MatmulPlan::Path::kDequant:
       break;
   }
+  // Formats without a fused kernel (F16, FP8, and GGML types with neither a row-dot kernel
+  // nor an integer tile layout): kDequantRows rows widened to f32 once, then the register
+  // blocks of the f32 path (kMaxRowTokens rows × tokens) over every token, so a prompt
+  // multiplies at the f32 kernel's rate instead of one dot product per row and token.
   std::vector<float>& tile = scratch(size_t(kDequantRows * cols));
+  float out[kMaxRowTokens * kMaxRowTokens];
   for (int64_t rt = r0; rt < r1; rt += kDequantRows) {
-    const int64_t nr = std::min(kDequantRows, r1 - rt);
-    for (int64_t i = 0; i < nr; ++i) dequantize_row(w, rt + i, tile.data() + i * cols);
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t i = 0; i < nr; ++i)
-        y[t * y_stride + rt + i] = k.dot_f32(tile.data() + i * cols, x + t * cols, cols);
+    const int64_t nrt = std::min(kDequantRows, r1 - rt);
+    for (int64_t i = 0; i < nrt; ++i) dequantize_row(w, rt + i, tile.data() + i * cols);
+    for (int64_t t0 = 0; t0 < n; t0 += kMaxRowTokens) {
+      const int nt = int(std::min<int64_t>(kMaxRowTokens, n - t0));
+      for (int64_t i0 = 0; i0 < nrt; i0 += kMaxRowTokens) {
+        const int nr = int(std::min<int64_t>(kMaxRowTokens, nrt - i0));
+        k.dot_f32_rows(tile.data() + i0 * cols, cols, nr, x + t0 * cols, cols, nt, cols, out);
+        for (int i = 0; i < nr; ++i)
+          for (int j = 0; j < nt; ++j)
+            y[(t0 + j) * y_stride + rt + i0 + i] = out[i * kMaxRowTokens + j];
+      }
+    }
   }
 }
 

@@ -110,6 +110,14 @@ struct CpuKernels {
   /// Needs w and r multiples of 32, r ≤ w, len ≥ 1; overwrites u, mx and sum.
   void (*attend_bf16)(const float* q, int64_t nh, const uint16_t* kv, int64_t w, int64_t r,
                       int64_t len, float scale, float* u, float* mx, float* sum);
+  /// y[r·kMaxRowTokens + t] = Σ_i w(r, i)·x[t·x_stride + i] for r < nr, t < nt (≤ kMaxRowTokens)
+  /// with FP8 e4m3 weights w(r, i) = fp8(w[r·w_stride + i]) · scales[r][i / block] widened
+  /// and scaled in registers to exactly the values fp8_to_f32 gives (`block` a multiple of
+  /// 16); only the order of the sums differs. Null where a table has none (matmul then
+  /// widens rows to f32 first).
+  void (*dot_fp8_f32)(const uint8_t* w, int64_t w_stride, int nr, const float* const* scales,
+                      int64_t block, const float* x, int64_t x_stride, int nt, int64_t n,
+                      float* y);
   /// Widens `nblocks` Q8_0 blocks (quant/blocks.h: an f16 scale d and 32 int8 quants) to
   /// dst[32·b + i] = f32(d_b) · q_b[i]: exact (at most 11 + 7 significant bits), so every
   /// table gives the same bits. Reads an 8-bit KV cache (`--cache-type q8_0`).

@@ -200,6 +200,7 @@ const CpuKernels& kernels_scalar() {
                             attn_scores_bf16,
                             attn_values_bf16,
                             nullptr,
+                            nullptr,
                             q8_0_to_f32};
   return k;
 }

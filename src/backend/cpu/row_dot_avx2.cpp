@@ -238,6 +238,70 @@ void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int6
   dot_rows(w, w_stride, nr, x, x_stride, nt, n, y);
 }
 
+namespace {
+
+// 8 FP8 e4m3 values (the low 8 bytes of b) times a block scale given as s120 = scale · 2^120,
+// to the values fp8_to_f32 gives (see the AVX-512 kernel).
+inline __m256 fp8x8(__m128i b, __m256 s120) {
+  const __m256i v = _mm256_cvtepu8_epi32(b);
+  const __m256i low = _mm256_and_si256(v, _mm256_set1_epi32(0x7f));
+  const __m256 f = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(low, 20)), s120);
+  const __m256i sign = _mm256_and_si256(_mm256_slli_epi32(v, 24), _mm256_set1_epi32(INT32_MIN));
+  const __m256 g = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(f), sign));
+  const __m256 nan = _mm256_castsi256_ps(_mm256_cmpeq_epi32(low, _mm256_set1_epi32(0x7f)));
+  return _mm256_blendv_ps(g, _mm256_set1_ps(__builtin_nanf("")), nan);
+}
+
+template <int NR, int NT>
+void dot_fp8_block(const uint8_t* w, int64_t ws, const float* const* scales, int64_t block,
+                   const float* x, int64_t xs, int64_t n, float* y) {
+  __m256 acc[NR][NT];
+  DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) acc[r][t] =
+      _mm256_setzero_ps();
+  float tail[NR][NT] = {};
+  for (int64_t b0 = 0; b0 < n; b0 += block) {
+    __m256 s120[NR];
+    DS_UNROLL for (int r = 0; r < NR; ++r) s120[r] =
+        _mm256_set1_ps(scales[r][b0 / block] * 0x1p120f);
+    const int64_t b1 = std::min(n, b0 + block);
+    int64_t i = b0;
+    for (; i + 8 <= b1; i += 8) {
+      __m256 wv[NR];
+      DS_UNROLL for (int r = 0; r < NR; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + i) + kPrefetchBytes, _MM_HINT_T0);
+        wv[r] = fp8x8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w + r * ws + i)), s120[r]);
+      }
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
+        const __m256 xv = _mm256_loadu_ps(x + t * xs + i);
+        DS_UNROLL for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+      }
+    }
+    for (; i < b1; ++i)  // block lengths that are not multiples of 8: the rest one by one
+      DS_UNROLL for (int r = 0; r < NR; ++r) {
+        const float wf = fp8_e4m3_to_f32(w[r * ws + i]) * scales[r][b0 / block];
+        DS_UNROLL for (int t = 0; t < NT; ++t) tail[r][t] += wf * x[t * xs + i];
+      }
+  }
+  DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t)
+      y[r * kMaxRowTokens + t] = hsum(acc[r][t]) + tail[r][t];
+}
+
+using Fp8BlockFn = void (*)(const uint8_t*, int64_t, const float* const*, int64_t, const float*,
+                            int64_t, int64_t, float*);
+template <int NR>
+constexpr Fp8BlockFn kFp8Row[4] = {dot_fp8_block<NR, 1>, dot_fp8_block<NR, 2>, dot_fp8_block<NR, 3>,
+                                   dot_fp8_block<NR, 4>};
+
+}  // namespace
+
+// At most 2 rows per register block, as dot_rows.
+void dot_fp8_f32(const uint8_t* w, int64_t w_stride, int nr, const float* const* scales,
+                 int64_t block, const float* x, int64_t x_stride, int nt, int64_t n, float* y) {
+  for (int r = 0; r < nr; r += 2)
+    (nr - r >= 2 ? kFp8Row<2> : kFp8Row<1>)[nt - 1](w + r * w_stride, w_stride, scales + r, block,
+                                                    x, x_stride, n, y + r * kMaxRowTokens);
+}
+
 void vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   rows<BlockQ8_0, BlockQ8_0, dot_q8_0, kQK32>(w, a, a_stride, nt, n, y);

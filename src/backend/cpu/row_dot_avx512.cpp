@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/avx512_math.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
@@ -440,6 +441,77 @@ struct Q6K {
 void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
                   int nt, int64_t n, float* y) {
   kBlocks<uint16_t>[nr - 1][nt - 1](w, w_stride, x, x_stride, n, y);
+}
+
+namespace {
+
+// 32 FP8 e4m3 values as f16 bit patterns: each byte sign-extended to 16 bits and shifted
+// left by 7 puts the 7 magnitude bits under the f16 exponent and mantissa (bits 13…7: an f16
+// of 2^-8 times the e4m3 value, exact for normals and subnormals, since the exponent bias
+// goes from 7 to 15) and copies of the sign in bits 14 and 15; the mask keeps bit 15. 0x7f
+// and 0xff (e4m3fn's NaN) become an f16 NaN.
+inline __m512i fp8x32_as_f16(__m256i b) {
+  const __m512i v = _mm512_cvtepi8_epi16(b);
+  const __m512i h = _mm512_and_si512(_mm512_slli_epi16(v, 7), _mm512_set1_epi16(int16_t(0xbf80)));
+  const __mmask32 nan = _mm512_cmpeq_epi16_mask(_mm512_and_si512(v, _mm512_set1_epi16(0x7f)),
+                                                _mm512_set1_epi16(0x7f));
+  return _mm512_mask_mov_epi16(h, nan, _mm512_set1_epi16(0x7e00));
+}
+
+// Each 128-value block (`block`) of a row is summed unscaled, Σ f16(w)·x, then added times its
+// scale · 2^8: one rounding of the products fewer than widening each weight to f32 and
+// scaling it (fp8_to_f32), so results agree with that path to float rounding, not bit for bit.
+template <int NR, int NT>
+void dot_fp8_block(const uint8_t* w, int64_t ws, const float* const* scales, int64_t block,
+                   const float* x, int64_t xs, int64_t n, float* y) {
+  __m512 acc[NR][NT];
+  DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) acc[r][t] =
+      _mm512_setzero_ps();
+  for (int64_t b0 = 0; b0 < n; b0 += block) {
+    __m512 part[NR][NT];
+    DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t) part[r][t] =
+        _mm512_setzero_ps();
+    const int64_t b1 = std::min(n, b0 + block);
+    for (int64_t i = b0; i < b1; i += 32) {
+      const __mmask32 m = b1 - i >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << (b1 - i)) - 1);
+      __m512i h[NR];
+      DS_UNROLL for (int r = 0; r < NR; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + i) + kPrefetchBytes, _MM_HINT_T0);
+        h[r] = fp8x32_as_f16(_mm256_maskz_loadu_epi8(m, w + r * ws + i));
+      }
+      DS_UNROLL for (int half = 0; half < 2; ++half) {
+        __m512 wv[NR];
+        DS_UNROLL for (int r = 0; r < NR; ++r) wv[r] = _mm512_cvtph_ps(
+            half ? _mm512_extracti64x4_epi64(h[r], 1) : _mm512_castsi512_si256(h[r]));
+        const __mmask16 mh = __mmask16(m >> (16 * half));
+        DS_UNROLL for (int t = 0; t < NT; ++t) {
+          const __m512 xv = _mm512_maskz_loadu_ps(mh, x + t * xs + i + 16 * half);
+          DS_UNROLL for (int r = 0; r < NR; ++r) part[r][t] =
+              _mm512_fmadd_ps(wv[r], xv, part[r][t]);
+        }
+      }
+    }
+    DS_UNROLL for (int r = 0; r < NR; ++r) {
+      const __m512 s = _mm512_set1_ps(scales[r][b0 / block] * 256.0f);
+      DS_UNROLL for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_fmadd_ps(part[r][t], s, acc[r][t]);
+    }
+  }
+  DS_UNROLL for (int r = 0; r < NR; ++r) DS_UNROLL for (int t = 0; t < NT; ++t)
+      y[r * kMaxRowTokens + t] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+using Fp8BlockFn = void (*)(const uint8_t*, int64_t, const float* const*, int64_t, const float*,
+                            int64_t, int64_t, float*);
+template <int NR>
+constexpr Fp8BlockFn kFp8Row[4] = {dot_fp8_block<NR, 1>, dot_fp8_block<NR, 2>, dot_fp8_block<NR, 3>,
+                                   dot_fp8_block<NR, 4>};
+constexpr const Fp8BlockFn* kFp8Blocks[4] = {kFp8Row<1>, kFp8Row<2>, kFp8Row<3>, kFp8Row<4>};
+
+}  // namespace
+
+void dot_fp8_f32(const uint8_t* w, int64_t w_stride, int nr, const float* const* scales,
+                 int64_t block, const float* x, int64_t x_stride, int nt, int64_t n, float* y) {
+  kFp8Blocks[nr - 1][nt - 1](w, w_stride, scales, block, x, x_stride, n, y);
 }
 
 void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,

@@ -238,6 +238,63 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
   }
 }
 
+// FP8 e4m3 weights with 128 × 128 block scales (DeepSeek's checkpoints): the fused decode
+// kernel (1–4 tokens) and the widened path (more tokens) against float64 on the dequantised
+// weights, on a view that starts inside a scale band (row0 102: a group of 4 rows straddles
+// two bands) and is 200 columns wide (a partial block, and tails of every vector width);
+// a NaN byte (0x7f) makes its row's results NaN and no other.
+TEST_P(RowDotTest, Fp8MatmulMatchesFloat64) {
+  set_cpu_isa(GetParam());
+  ThreadPool pool(2);
+  const int64_t rows = 37, cols = 200, row0 = 102, all_rows = row0 + rows;
+  std::mt19937 g(17);
+  std::vector<uint8_t> w(size_t(all_rows * cols));
+  for (auto& b : w) {
+    b = uint8_t(g() & 0xff);
+    if ((b & 0x7f) == 0x7f) b ^= 1;  // no NaN yet
+  }
+  const int64_t scale_cols = (cols + 127) / 128, bands = (all_rows + 127) / 128;
+  std::vector<float> scales(size_t(bands * scale_cols));
+  for (auto& v : scales) v = std::ldexp(1.0f + float(g() % 1000) / 1000.0f, -int(g() % 12));
+  WeightView full;
+  full.dtype = DType::F8_E4M3;
+  full.data = w.data();
+  full.rows = all_rows;
+  full.cols = cols;
+  full.scale_inv = scales.data();
+  full.scale_cols = scale_cols;
+  const WeightView v = full.row_slice(row0, rows);
+  ASSERT_EQ(v.row0, row0);
+  auto weight = [&](int64_t r, int64_t c) {
+    return double(fp8_e4m3_to_f32(w[size_t((row0 + r) * cols + c)])) *
+           double(scales[size_t(((row0 + r) / 128) * scale_cols + c / 128)]);
+  };
+  for (int64_t n : {1, 2, 3, 4, 9}) {
+    const auto x = random_floats(size_t(n * cols), 18);
+    std::vector<float> y(size_t(n * rows));
+    matmul(v, x.data(), n, y.data(), pool);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t r = 0; r < rows; ++r) {
+        double exact = 0, mag = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          exact += weight(r, c) * x[size_t(t * cols + c)];
+          mag += std::fabs(weight(r, c) * x[size_t(t * cols + c)]);
+        }
+        EXPECT_NEAR(y[size_t(t * rows + r)], exact, 1e-6 * mag + 1e-30)
+            << "n=" << n << " t=" << t << " r=" << r;
+      }
+  }
+  w[size_t((row0 + 5) * cols + 150)] = 0xff;  // e4m3fn NaN (negative)
+  for (int64_t n : {1, 9}) {
+    const auto x = random_floats(size_t(n * cols), 19);
+    std::vector<float> y(size_t(n * rows));
+    matmul(v, x.data(), n, y.data(), pool);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t r = 0; r < rows; ++r)
+        EXPECT_EQ(std::isnan(y[size_t(t * rows + r)]), r == 5) << "n=" << n << " r=" << r;
+  }
+}
+
 // matmul and matmul_batch hand out chunks of rows to whichever thread asks first; every row
 // must come out once and bit-identical to one thread computing all of them, on a matrix
 // large enough to be chunked (kClaimMinWork), with a partial last block, for one to many
