@@ -116,8 +116,7 @@ struct CpuKernels {
   /// 16); only the order of the sums differs. Null where a table has none (matmul then
   /// widens rows to f32 first).
   void (*dot_fp8_f32)(const uint8_t* w, int64_t w_stride, int nr, const float* const* scales,
-                      int64_t block, const float* x, int64_t x_stride, int nt, int64_t n,
-                      float* y);
+                      int64_t block, const float* x, int64_t x_stride, int nt, int64_t n, float* y);
   /// Widens `nblocks` Q8_0 blocks (quant/blocks.h: an f16 scale d and 32 int8 quants) to
   /// dst[32·b + i] = f32(d_b) · q_b[i]: exact (at most 11 + 7 significant bits), so every
   /// table gives the same bits. Reads an 8-bit KV cache (`--cache-type q8_0`).
