@@ -104,7 +104,7 @@ using RowDotFn = void (*)(const void* w, const void* a, int64_t a_stride, int nt
 // How one matmul runs, chosen once per call from the weight dtype (no dtype switch in the
 // row loop).
 struct MatmulPlan {
-  enum class Path { kF32, kBf16, kFp8, kQuant, kTile, kDequant } path = Path::kDequant;
+  enum class Path { kF32, kBf16, kF16, kFp8, kQuant, kTile, kDequant } path = Path::kDequant;
   RowDotFn row_dot = nullptr;            // kQuant: weight row · quantised activation rows
   QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
   size_t act_row_bytes = 0;              // kQuant, kTile: bytes of one activation row
@@ -134,6 +134,9 @@ MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
       return p;
     case DType::BF16:
       p.path = MatmulPlan::Path::kBf16;
+      return p;
+    case DType::F16:
+      if (k.dot_f16_f32) p.path = MatmulPlan::Path::kF16;
       return p;
     default:
       break;
@@ -238,7 +241,8 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   switch (p.path) {
     case MatmulPlan::Path::kF32:
-    case MatmulPlan::Path::kBf16: {
+    case MatmulPlan::Path::kBf16:
+    case MatmulPlan::Path::kF16: {
       // Blocks of kRowBlock rows × kMaxRowTokens tokens, swept kMaxRowTokens rows at a time:
       // every activation load feeds up to 4 weight rows and every weight load up to 4 tokens,
       // and the weight block is reused from cache across the token blocks.
@@ -253,6 +257,9 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
             if (p.path == MatmulPlan::Path::kBf16)
               k.dot_bf16_f32(reinterpret_cast<const uint16_t*>(base + r * rb), ws, nr,
                              x + t0 * cols, cols, nt, cols, out);
+            else if (p.path == MatmulPlan::Path::kF16)
+              k.dot_f16_f32(reinterpret_cast<const uint16_t*>(base + r * rb), ws, nr, x + t0 * cols,
+                            cols, nt, cols, out);
             else
               k.dot_f32_rows(reinterpret_cast<const float*>(base + r * rb), wf, nr, x + t0 * cols,
                              cols, nt, cols, out);

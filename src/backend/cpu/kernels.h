@@ -110,6 +110,10 @@ struct CpuKernels {
   /// Needs w and r multiples of 32, r ≤ w, len ≥ 1; overwrites u, mx and sum.
   void (*attend_bf16)(const float* q, int64_t nh, const uint16_t* kv, int64_t w, int64_t r,
                       int64_t len, float scale, float* u, float* mx, float* sum);
+  /// As dot_bf16_f32 with F16 weights (widened exactly in registers); null where a table has
+  /// none (matmul then widens rows to f32 first).
+  void (*dot_f16_f32)(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                      int nt, int64_t n, float* y);
   /// y[r·kMaxRowTokens + t] = Σ_i w(r, i)·x[t·x_stride + i] for r < nr, t < nt (≤ kMaxRowTokens)
   /// with FP8 e4m3 weights w(r, i) = fp8(w[r·w_stride + i]) · scales[r][i / block] widened
   /// and scaled in registers to exactly the values fp8_to_f32 gives (`block` a multiple of

@@ -404,6 +404,7 @@ const CpuKernels& kernels_avx2() {
                             attn_scores_bf16,
                             attn_values_bf16,
                             nullptr,
+                            avx2::dot_f16_f32,
                             avx2::dot_fp8_f32,
                             q8_0_to_f32};
   return k;

@@ -420,6 +420,7 @@ const CpuKernels& kernels_avx512() {
                             attn_scores_bf16,
                             attn_values_bf16,
                             nullptr,
+                            avx512::dot_f16_f32,
                             avx512::dot_fp8_f32,
                             q8_0_to_f32};
   return k;

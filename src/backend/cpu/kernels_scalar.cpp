@@ -201,6 +201,7 @@ const CpuKernels& kernels_scalar() {
                             attn_values_bf16,
                             nullptr,
                             nullptr,
+                            nullptr,
                             q8_0_to_f32};
   return k;
 }

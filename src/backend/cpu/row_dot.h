@@ -47,6 +47,8 @@ inline constexpr int kStreamPrefetchBytes = 4096;
                     int nt, int64_t n, float* y);                                                  \
   void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,    \
                     int nt, int64_t n, float* y);                                                  \
+  void dot_f16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,  \
+                   int nt, int64_t n, float* y);                                                   \
   void dot_fp8_f32(const uint8_t* w, int64_t w_stride, int nr, const float* const* scales,         \
                    int64_t block, const float* x, int64_t x_stride, int nt, int64_t n, float* y);  \
   void vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,        \

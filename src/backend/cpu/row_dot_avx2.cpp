@@ -40,6 +40,16 @@ inline float to_f32(uint16_t v) {
 inline float to_f32(float v) {
   return v;
 }
+// F16 weights: a distinct type for the templates (the bits are uint16_t, as BF16's are).
+struct F16Bits {
+  uint16_t bits;
+};
+inline __m256 load8(const F16Bits* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline float to_f32(F16Bits v) {
+  return f16_to_f32(v.bits);
+}
 
 // NR weight rows (BF16 widened in registers, or F32) × NT tokens of accumulators. Each
 // accumulator sees the same operations whatever NR and NT are, so a result does not depend
@@ -236,6 +246,11 @@ void dot_bf16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, i
 void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
                   int nt, int64_t n, float* y) {
   dot_rows(w, w_stride, nr, x, x_stride, nt, n, y);
+}
+
+void dot_f16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                 int nt, int64_t n, float* y) {
+  dot_rows(reinterpret_cast<const F16Bits*>(w), w_stride, nr, x, x_stride, nt, n, y);
 }
 
 namespace {

@@ -40,6 +40,16 @@ inline __m512 load16_masked(const uint16_t* p, __mmask16 m) {
 inline __m512 load16_masked(const float* p, __mmask16 m) {
   return _mm512_maskz_loadu_ps(m, p);
 }
+// F16 weights: a distinct type for the templates (the bits are uint16_t, as BF16's are).
+struct F16Bits {
+  uint16_t bits;
+};
+inline __m512 load16(const F16Bits* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load16_masked(const F16Bits* p, __mmask16 m) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
 
 // Lane k = the sum of a[k]'s lanes, for 16 vectors at once: a transpose-and-add tree (47
 // vector operations instead of 16 reductions of about 9). Each sum pairs the lanes exactly
@@ -517,6 +527,12 @@ void dot_fp8_f32(const uint8_t* w, int64_t w_stride, int nr, const float* const*
 void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
                   int nt, int64_t n, float* y) {
   kBlocks<float>[nr - 1][nt - 1](w, w_stride, x, x_stride, n, y);
+}
+
+void dot_f16_f32(const uint16_t* w, int64_t w_stride, int nr, const float* x, int64_t x_stride,
+                 int nt, int64_t n, float* y) {
+  kBlocks<F16Bits>[nr - 1][nt - 1](reinterpret_cast<const F16Bits*>(w), w_stride, x, x_stride, n,
+                                   y);
 }
 
 // A quantised weight row is at most a few KiB: looping tokens re-reads it from L1.

@@ -195,7 +195,7 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
   set_cpu_isa(GetParam());
   ThreadPool pool(2);
   const int64_t rows = 37, cols = 512;  // 37: partial row and register blocks
-  for (GgmlType gt : {GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K,
+  for (GgmlType gt : {GgmlType::BF16, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K,
                       GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q5_K, GgmlType::IQ4_XS}) {
     const QuantTraits* wt = quant_traits(gt);
     const auto wf = random_floats(size_t(rows * cols), 5, 0.1f);
@@ -230,7 +230,7 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
           // BF16 keeps f32 activations; the GGML types quantise them to 8 bits (ggml's
           // scheme, or 32-element blocks on the integer path), which costs up to ~1/127 of
           // each block's largest activation per term.
-          const double tol = gt == GgmlType::BF16 ? 1e-6 * mag : 2e-2 * mag;
+          const double tol = gt == GgmlType::BF16 || gt == GgmlType::F16 ? 1e-6 * mag : 2e-2 * mag;
           EXPECT_NEAR(got, exact, tol) << wt->name << " n=" << n << " t=" << t << " r=" << r;
           EXPECT_EQ(got, y2[size_t(t * rows + r)]) << "matmul and matmul_rows differ";
         }
