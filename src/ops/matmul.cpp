@@ -104,7 +104,16 @@ using RowDotFn = void (*)(const void* w, const void* a, int64_t a_stride, int nt
 // How one matmul runs, chosen once per call from the weight dtype (no dtype switch in the
 // row loop).
 struct MatmulPlan {
-  enum class Path { kF32, kBf16, kF16, kFp8, kQuant, kTile, kDequant } path = Path::kDequant;
+  enum class Path {
+    kF32,
+    kBf16,
+    kF16,
+    kFp8,
+    kBf16Tile,
+    kQuant,
+    kTile,
+    kDequant
+  } path = Path::kDequant;
   RowDotFn row_dot = nullptr;            // kQuant: weight row · quantised activation rows
   QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
   size_t act_row_bytes = 0;              // kQuant, kTile: bytes of one activation row
@@ -115,6 +124,8 @@ struct MatmulPlan {
 
 // Bytes of n tokens' activations in the plan's layout.
 size_t act_bytes(const MatmulPlan& p, int64_t cols, int64_t n) {
+  if (p.path == MatmulPlan::Path::kBf16Tile)  // groups of 16 tokens × 3 pieces × cols bf16
+    return size_t((n + 15) / 16) * size_t(cols) * 3 * 16 * 2;
   if (p.grouped)
     return size_t((n + kActGroup - 1) / kActGroup) * tile_act_group_bytes(cols * p.col_factor);
   return size_t(n) * p.act_row_bytes;
@@ -124,6 +135,7 @@ size_t act_bytes(const MatmulPlan& p, int64_t cols, int64_t n) {
 // kernel over all tokens beats the row-dot kernels, which re-unpack every weight row for each
 // group of kMaxRowTokens tokens (measured: docs/PERFORMANCE.md, "Integer GEMM tiles").
 std::atomic<int64_t> g_tile_min_tokens{kDefaultTileMinTokens};
+std::atomic<int64_t> g_bf16_tile_min_tokens{kDefaultBf16TileMinTokens};
 
 // The per-row plan: a fused row-dot kernel, or dequantisation to f32.
 MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
@@ -171,6 +183,12 @@ MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
 
 MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
   MatmulPlan p = row_plan_for(w, k);
+  // BF16 prompts on the AMX-BF16 tiles (gemm_bf16_amx.cpp), from kBf16TileMinTokens on.
+  if (w.dtype == DType::BF16 && k.gemm_bf16_rows && w.cols % 32 == 0 &&
+      n >= g_bf16_tile_min_tokens.load(std::memory_order_relaxed)) {
+    p.path = MatmulPlan::Path::kBf16Tile;
+    return p;
+  }
   // FP8 (DeepSeek's released checkpoints): the fused kernel for decode-sized calls; prompts
   // widen rows to f32 once and take the f32 register blocks (kDequant).
   if (w.dtype == DType::F8_E4M3 && k.dot_fp8_f32 && w.scale_inv && w.block_cols % 16 == 0 &&
@@ -202,6 +220,13 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
 // the grouped layout's slots past n.
 void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
                           int64_t n, uint8_t* qa) {
+  if (p.path == MatmulPlan::Path::kBf16Tile) {
+    const CpuKernels& k = cpu_kernels();
+    uint16_t* act = reinterpret_cast<uint16_t*>(qa);
+    for (int64_t t = t0; t < t1; ++t) k.split_act_bf16(x + t * cols, cols, t, act);
+    if (t0 < t1 && t1 == n) k.clear_act_bf16(cols, n, act);  // the range that ends the batch
+    return;
+  }
   if (p.path == MatmulPlan::Path::kTile) {
     const auto quantize = cpu_kernels().quantize_act_tile;
     const int64_t tcols = cols * p.col_factor;  // tile columns
@@ -229,7 +254,8 @@ void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int
 }
 
 bool quantises_activations(const MatmulPlan& p) {
-  return p.path == MatmulPlan::Path::kQuant || p.path == MatmulPlan::Path::kTile;
+  return p.path == MatmulPlan::Path::kQuant || p.path == MatmulPlan::Path::kTile ||
+         p.path == MatmulPlan::Path::kBf16Tile;
 }
 
 // Rows [r0, r1) of y = x·Wᵀ on the calling thread. `qa` is x quantised by the plan (kQuant).
@@ -269,6 +295,13 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
           }
         }
       }
+      return;
+    }
+    case MatmulPlan::Path::kBf16Tile: {
+      const uint16_t* act = reinterpret_cast<const uint16_t*>(qa);
+      for (int64_t rt = r0; rt < r1; rt += 16)
+        k.gemm_bf16_rows(reinterpret_cast<const uint16_t*>(base + rt * rb), int64_t(rb / 2),
+                         int(std::min<int64_t>(16, r1 - rt)), act, n, cols, y + rt, y_stride);
       return;
     }
     case MatmulPlan::Path::kFp8: {
@@ -544,6 +577,10 @@ void set_matmul_tile_min_tokens(int64_t n) {
 
 int64_t matmul_tile_min_tokens() {
   return g_tile_min_tokens.load(std::memory_order_relaxed);
+}
+
+void set_matmul_bf16_tile_min_tokens(int64_t n) {
+  g_bf16_tile_min_tokens.store(n, std::memory_order_relaxed);
 }
 
 void matmul_transposed(const WeightView& w, const float* x, int64_t n, float* y) {

@@ -37,6 +37,10 @@ void matmul_batch(const MatmulJob* jobs, int n_jobs, ThreadPool& pool);
 inline constexpr int64_t kDefaultTileMinTokens = 4;
 void set_matmul_tile_min_tokens(int64_t n);
 int64_t matmul_tile_min_tokens();
+/// From how many tokens on matmul multiplies BF16 weights on the AMX-BF16 tiles where the
+/// table has them (default kDefaultBf16TileMinTokens); benchmarks and tests move it.
+inline constexpr int64_t kDefaultBf16TileMinTokens = 8;
+void set_matmul_bf16_tile_min_tokens(int64_t n);
 void matmul_transposed(const WeightView& w, const float* x, int64_t n, float* y);
 /// Dequantises row r of W into dst[W.cols].
 void dequantize_row(const WeightView& w, int64_t r, float* dst);

@@ -24,6 +24,7 @@
 #include <memory>
 #include <new>
 
+#include "backend/cpu/amx_bf16.h"
 #include "backend/cpu/amx_tiles.h"
 #include "backend/cpu/avx512_math.h"
 #include "backend/cpu/kernels.h"
@@ -35,55 +36,7 @@ namespace {
 constexpr int64_t kPosTile = 256;  // positions per softmax tile (as kAttnTile in the model)
 constexpr int64_t kBlocks = kPosTile / 32;
 constexpr int kGroup = 16;  // heads per tile (B columns of the scores, A rows of the values)
-constexpr int kParts = 3;   // bf16 pieces of one f32
 constexpr int64_t kTileElems = 16 * 32;  // one 16 × 64-byte tile of bf16
-
-inline __m512 widen_lo(__m512i b) {
-  return _mm512_castsi512_ps(
-      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(b)), 16));
-}
-inline __m512 widen_hi(__m512i b) {
-  return _mm512_castsi512_ps(
-      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(b, 1)), 16));
-}
-
-// 32 f32 values (x0: elements 0–15, x1: 16–31) as three vectors of 32 bf16 in the same
-// order, hi + mid + lo = x: each piece is the rounding of what the earlier ones left.
-inline void split3(__m512 x0, __m512 x1, __m512i out[kParts]) {
-  for (int p = 0; p < kParts; ++p) {
-    const __m512i b = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0));
-    out[p] = b;
-    if (p + 1 < kParts) {
-      x0 = _mm512_sub_ps(x0, widen_lo(b));
-      x1 = _mm512_sub_ps(x1, widen_hi(b));
-    }
-  }
-}
-
-// Transposes a 16 × 16 matrix of 32-bit elements held in r[0..15] (rows).
-inline void transpose16(__m512 r[16]) {
-  __m512 a[16], b[16];
-  for (int i = 0; i < 8; ++i) {
-    a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    b[4 * i] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
-    b[4 * i + 1] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0xee);
-    b[4 * i + 2] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
-    b[4 * i + 3] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xee);
-  }
-  for (int q = 0; q < 4; ++q) {
-    const __m512 c0 = _mm512_shuffle_f32x4(b[q], b[4 + q], 0x88);
-    const __m512 c1 = _mm512_shuffle_f32x4(b[q], b[4 + q], 0xdd);
-    const __m512 d0 = _mm512_shuffle_f32x4(b[8 + q], b[12 + q], 0x88);
-    const __m512 d1 = _mm512_shuffle_f32x4(b[8 + q], b[12 + q], 0xdd);
-    r[q] = _mm512_shuffle_f32x4(c0, d0, 0x88);
-    r[4 + q] = _mm512_shuffle_f32x4(c1, d1, 0x88);
-    r[8 + q] = _mm512_shuffle_f32x4(c0, d0, 0xdd);
-    r[12 + q] = _mm512_shuffle_f32x4(c1, d1, 0xdd);
-  }
-}
 
 // The B tiles of the scores for `g` heads (q rows of width w, zero rows beyond g):
 // qt[(p·nk + k)·kTileElems + m·32 + 2h + e] = piece p of scale · q[h][32k + 2m + e].

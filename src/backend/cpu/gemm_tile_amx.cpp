@@ -212,7 +212,12 @@ const CpuKernels& kernels_amx() {
     t.name = "amx";
     t.gemm_tile_rows = amx::gemm_tile_rows;
     t.int8_loop = amx::int8_loop;
-    if (cpu_has_amx_bf16()) t.attend_bf16 = amx::attend_bf16;
+    if (cpu_has_amx_bf16()) {
+      t.attend_bf16 = amx::attend_bf16;
+      t.split_act_bf16 = amx::split_act_bf16;
+      t.clear_act_bf16 = amx::clear_act_bf16;
+      t.gemm_bf16_rows = amx::gemm_bf16_rows;
+    }
     return t;
   }();
   return k;

@@ -125,6 +125,18 @@ struct CpuKernels {
   /// dst[32·b + i] = f32(d_b) · q_b[i]: exact (at most 11 + 7 significant bits), so every
   /// table gives the same bits. Reads an 8-bit KV cache (`--cache-type q8_0`).
   void (*q8_0_to_f32)(const void* src, float* dst, int64_t nblocks);
+
+  // BF16 weights × f32 activations on the AMX-BF16 tiles (gemm_bf16_amx.cpp): null except in
+  // the amx table of CPUs with AMX-BF16. The activations are first laid out as tiles of
+  // three bf16 pieces (exact): groups of 16 tokens, per 32 columns, per piece, one 16 × 32
+  // tile, (cols / 32) · 3 · 512 values per group.
+  /// Token t's row x [cols] (cols a multiple of 32) into its slot of `act`.
+  void (*split_act_bf16)(const float* x, int64_t cols, int64_t t, uint16_t* act);
+  /// Zeroes the slots of tokens n … the end of n's group.
+  void (*clear_act_bf16)(int64_t cols, int64_t n, uint16_t* act);
+  /// y[t·ys + j] = Σ_i w[j·ws + i] · x_t[i] for j < nr ≤ 16 rows of BF16 weights, t < n.
+  void (*gemm_bf16_rows)(const uint16_t* w, int64_t ws, int nr, const uint16_t* act, int64_t n,
+                         int64_t cols, float* y, int64_t ys);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.

@@ -406,7 +406,10 @@ const CpuKernels& kernels_avx2() {
                             nullptr,
                             avx2::dot_f16_f32,
                             avx2::dot_fp8_f32,
-                            q8_0_to_f32};
+                            q8_0_to_f32,
+                            nullptr,
+                            nullptr,
+                            nullptr};
   return k;
 }
 

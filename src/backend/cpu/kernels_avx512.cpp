@@ -422,7 +422,10 @@ const CpuKernels& kernels_avx512() {
                             nullptr,
                             avx512::dot_f16_f32,
                             avx512::dot_fp8_f32,
-                            q8_0_to_f32};
+                            q8_0_to_f32,
+                            nullptr,
+                            nullptr,
+                            nullptr};
   return k;
 }
 

@@ -202,7 +202,10 @@ const CpuKernels& kernels_scalar() {
                             nullptr,
                             nullptr,
                             nullptr,
-                            q8_0_to_f32};
+                            q8_0_to_f32,
+                            nullptr,
+                            nullptr,
+                            nullptr};
   return k;
 }
 

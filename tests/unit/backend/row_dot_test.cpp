@@ -238,6 +238,43 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
   }
 }
 
+// BF16 weights on the AMX-BF16 tiles (where the table has them; elsewhere the same calls
+// take the other paths): every token count from one up, partial groups of 16 tokens and
+// partial blocks of 16 rows, against float64 within the BF16 path's bound.
+TEST_P(RowDotTest, Bf16TilesMatchFloat64) {
+  set_cpu_isa(GetParam());
+  ThreadPool pool(2);
+  set_matmul_bf16_tile_min_tokens(1);
+  const int64_t rows = 37, cols = 96;
+  const auto wf = random_floats(size_t(rows * cols), 21, 0.1f);
+  std::vector<uint16_t> w(wf.size());
+  for (size_t i = 0; i < w.size(); ++i) w[i] = f32_to_bf16(wf[i]);
+  WeightView v;
+  v.dtype = DType::BF16;
+  v.data = w.data();
+  v.rows = rows;
+  v.cols = cols;
+  for (int64_t n : {1, 5, 16, 17, 33, 40}) {
+    auto x = random_floats(size_t(n * cols), 22);
+    x[7] = 1e-30f;  // tiny and huge activations: the three pieces keep them whole
+    x[8] = 3e30f;
+    std::vector<float> y(size_t(n * rows));
+    matmul(v, x.data(), n, y.data(), pool);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t r = 0; r < rows; ++r) {
+        double exact = 0, mag = 0;
+        for (int64_t i = 0; i < cols; ++i) {
+          const double p = double(bf16_to_f32(w[size_t(r * cols + i)])) * x[size_t(t * cols + i)];
+          exact += p;
+          mag += std::fabs(p);
+        }
+        EXPECT_NEAR(y[size_t(t * rows + r)], exact, 1e-6 * mag)
+            << "n=" << n << " t=" << t << " r=" << r;
+      }
+  }
+  set_matmul_bf16_tile_min_tokens(kDefaultBf16TileMinTokens);
+}
+
 // FP8 e4m3 weights with 128 × 128 block scales (DeepSeek's checkpoints): the fused decode
 // kernel (1–4 tokens) and the widened path (more tokens) against float64 on the dequantised
 // weights, on a view that starts inside a scale band (row0 102: a group of 4 rows straddles
