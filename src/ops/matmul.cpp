@@ -299,9 +299,14 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
     }
     case MatmulPlan::Path::kBf16Tile: {
       const uint16_t* act = reinterpret_cast<const uint16_t*>(qa);
-      for (int64_t rt = r0; rt < r1; rt += 16)
+      for (int64_t rt = r0; rt < r1; rt += 16) {
+        // The next 16 rows of the matrix (often the next chunk's, another thread's or ours),
+        // when it has 16 more.
+        const uint16_t* next =
+            rt + 32 <= w.rows ? reinterpret_cast<const uint16_t*>(base + (rt + 16) * rb) : nullptr;
         k.gemm_bf16_rows(reinterpret_cast<const uint16_t*>(base + rt * rb), int64_t(rb / 2),
-                         int(std::min<int64_t>(16, r1 - rt)), act, n, cols, y + rt, y_stride);
+                         int(std::min<int64_t>(16, r1 - rt)), act, n, cols, y + rt, y_stride, next);
+      }
       return;
     }
     case MatmulPlan::Path::kFp8: {
@@ -385,10 +390,11 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
     case MatmulPlan::Path::kDequant:
       break;
   }
-  // Formats without a fused kernel (F16, FP8, and GGML types with neither a row-dot kernel
-  // nor an integer tile layout): kDequantRows rows widened to f32 once, then the register
-  // blocks of the f32 path (kMaxRowTokens rows × tokens) over every token, so a prompt
-  // multiplies at the f32 kernel's rate instead of one dot product per row and token.
+  // Formats without a fused kernel for this call (FP8 prompts, F16 on the scalar table, GGML
+  // types with neither a row-dot kernel nor an integer tile layout): kDequantRows rows widened to
+  // f32 once, then the register blocks of the f32 path (kMaxRowTokens rows × tokens) over every
+  // token, so a prompt multiplies at the f32 kernel's rate instead of one dot product per row and
+  // token.
   std::vector<float>& tile = scratch(size_t(kDequantRows * cols));
   float out[kMaxRowTokens * kMaxRowTokens];
   for (int64_t rt = r0; rt < r1; rt += kDequantRows) {

@@ -68,7 +68,7 @@ void clear_act_bf16(int64_t cols, int64_t n, uint16_t* act) {
 }
 
 void gemm_bf16_rows(const uint16_t* w, int64_t ws, int nr, const uint16_t* act, int64_t n,
-                    int64_t cols, float* y, int64_t ys) {
+                    int64_t cols, float* y, int64_t ys, const uint16_t* next) {
   use_full_tiles();
   const int64_t nblk = cols / 32, ngroups = (n + 15) / 16;
   uint16_t* bp = packed_scratch(size_t(nblk * kTileElems));
@@ -94,10 +94,10 @@ void gemm_bf16_rows(const uint16_t* w, int64_t ws, int nr, const uint16_t* act, 
     _tile_zero(3);
     for (int64_t b = 0; b < nblk; ++b) {
       // The next 16 rows' column block b into L2 while this one multiplies, for the next
-      // call's packing (past the matrix's end a prefetch is a no-op, never a fault).
-      if (g == 0)
+      // call's packing.
+      if (g == 0 && next)
         for (int j = 0; j < 16; ++j)
-          _mm_prefetch(reinterpret_cast<const char*>(w + (16 + j) * ws + 32 * b), _MM_HINT_T1);
+          _mm_prefetch(reinterpret_cast<const char*>(next + j * ws + 32 * b), _MM_HINT_T1);
       _tile_loadd(4, bp + b * kTileElems, 64);
       DS_AMX_GROUP(0, 0);
       if (ng > 1) DS_AMX_GROUP(1, 1);

@@ -134,9 +134,10 @@ struct CpuKernels {
   void (*split_act_bf16)(const float* x, int64_t cols, int64_t t, uint16_t* act);
   /// Zeroes the slots of tokens n … the end of n's group.
   void (*clear_act_bf16)(int64_t cols, int64_t n, uint16_t* act);
-  /// y[t·ys + j] = Σ_i w[j·ws + i] · x_t[i] for j < nr ≤ 16 rows of BF16 weights, t < n.
+  /// y[t·ys + j] = Σ_i w[j·ws + i] · x_t[i] for j < nr ≤ 16 rows of BF16 weights, t < n;
+  /// `next` (null: none) points at the next call's 16 rows, prefetched meanwhile.
   void (*gemm_bf16_rows)(const uint16_t* w, int64_t ws, int nr, const uint16_t* act, int64_t n,
-                         int64_t cols, float* y, int64_t ys);
+                         int64_t cols, float* y, int64_t ys, const uint16_t* next);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.
