@@ -110,6 +110,7 @@ struct MatmulPlan {
     kF16,
     kFp8,
     kBf16Tile,
+    kFp8Tile,
     kQuant,
     kTile,
     kDequant
@@ -124,7 +125,8 @@ struct MatmulPlan {
 
 // Bytes of n tokens' activations in the plan's layout.
 size_t act_bytes(const MatmulPlan& p, int64_t cols, int64_t n) {
-  if (p.path == MatmulPlan::Path::kBf16Tile)  // groups of 16 tokens × 3 pieces × cols bf16
+  if (p.path == MatmulPlan::Path::kBf16Tile ||
+      p.path == MatmulPlan::Path::kFp8Tile)  // groups of 16 tokens × 3 pieces × cols bf16
     return size_t((n + 15) / 16) * size_t(cols) * 3 * 16 * 2;
   if (p.grouped)
     return size_t((n + kActGroup - 1) / kActGroup) * tile_act_group_bytes(cols * p.col_factor);
@@ -189,8 +191,14 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
     p.path = MatmulPlan::Path::kBf16Tile;
     return p;
   }
-  // FP8 (DeepSeek's released checkpoints): the fused kernel for decode-sized calls; prompts
-  // widen rows to f32 once and take the f32 register blocks (kDequant).
+  // FP8 prompts on the same tiles, the weights widened exactly to bf16 and scaled per block.
+  if (w.dtype == DType::F8_E4M3 && k.gemm_fp8_rows && w.scale_inv && w.cols % 32 == 0 &&
+      w.block_cols % 32 == 0 && n >= g_bf16_tile_min_tokens.load(std::memory_order_relaxed)) {
+    p.path = MatmulPlan::Path::kFp8Tile;
+    return p;
+  }
+  // FP8 (DeepSeek's released checkpoints): the fused kernel for decode-sized calls; other
+  // prompts widen rows to f32 once and take the f32 register blocks (kDequant).
   if (w.dtype == DType::F8_E4M3 && k.dot_fp8_f32 && w.scale_inv && w.block_cols % 16 == 0 &&
       n <= kMaxRowTokens) {
     p.path = MatmulPlan::Path::kFp8;
@@ -220,7 +228,7 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
 // the grouped layout's slots past n.
 void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int64_t t0, int64_t t1,
                           int64_t n, uint8_t* qa) {
-  if (p.path == MatmulPlan::Path::kBf16Tile) {
+  if (p.path == MatmulPlan::Path::kBf16Tile || p.path == MatmulPlan::Path::kFp8Tile) {
     const CpuKernels& k = cpu_kernels();
     uint16_t* act = reinterpret_cast<uint16_t*>(qa);
     for (int64_t t = t0; t < t1; ++t) k.split_act_bf16(x + t * cols, cols, t, act);
@@ -255,7 +263,7 @@ void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int
 
 bool quantises_activations(const MatmulPlan& p) {
   return p.path == MatmulPlan::Path::kQuant || p.path == MatmulPlan::Path::kTile ||
-         p.path == MatmulPlan::Path::kBf16Tile;
+         p.path == MatmulPlan::Path::kBf16Tile || p.path == MatmulPlan::Path::kFp8Tile;
 }
 
 // Rows [r0, r1) of y = x·Wᵀ on the calling thread. `qa` is x quantised by the plan (kQuant).
@@ -306,6 +314,19 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
             rt + 32 <= w.rows ? reinterpret_cast<const uint16_t*>(base + (rt + 16) * rb) : nullptr;
         k.gemm_bf16_rows(reinterpret_cast<const uint16_t*>(base + rt * rb), int64_t(rb / 2),
                          int(std::min<int64_t>(16, r1 - rt)), act, n, cols, y + rt, y_stride, next);
+      }
+      return;
+    }
+    case MatmulPlan::Path::kFp8Tile: {
+      const uint16_t* act = reinterpret_cast<const uint16_t*>(qa);
+      const float* scales[16];
+      for (int64_t rt = r0; rt < r1; rt += 16) {
+        const int nr = int(std::min<int64_t>(16, r1 - rt));
+        for (int i = 0; i < nr; ++i)
+          scales[i] = w.scale_inv + ((w.row0 + rt + i) / w.block_rows) * w.scale_cols;
+        const uint8_t* next = rt + 32 <= w.rows ? base + (rt + 16) * rb : nullptr;
+        k.gemm_fp8_rows(base + rt * rb, int64_t(rb), nr, scales, w.block_cols, act, n, cols, y + rt,
+                        y_stride, next);
       }
       return;
     }

@@ -52,5 +52,8 @@ void split_act_bf16(const float* x, int64_t cols, int64_t t, uint16_t* act);
 void clear_act_bf16(int64_t cols, int64_t n, uint16_t* act);
 void gemm_bf16_rows(const uint16_t* w, int64_t ws, int nr, const uint16_t* act, int64_t n,
                     int64_t cols, float* y, int64_t ys, const uint16_t* next);
+void gemm_fp8_rows(const uint8_t* w, int64_t ws, int nr, const float* const* scales, int64_t block,
+                   const uint16_t* act, int64_t n, int64_t cols, float* y, int64_t ys,
+                   const uint8_t* next);
 
 }  // namespace ds::amx

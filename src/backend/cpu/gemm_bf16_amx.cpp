@@ -47,6 +47,38 @@ void pack_rows(const uint16_t* w, int64_t ws, int nr, int64_t nblk, uint16_t* bp
   }
 }
 
+// The B tiles of `nr` ≤ 16 rows of FP8 e4m3 bytes (row stride ws bytes), widened exactly to
+// bf16 without their scales: an e4m3 value has at most 4 significant bits and an exponent
+// within bf16's normal range, so the f32 of fp8_to_f32's bit trick converts without rounding.
+void pack_fp8_rows(const uint8_t* w, int64_t ws, int nr, int64_t nblk, uint16_t* bp) {
+  const __m512 two120 = _mm512_set1_ps(0x1p120f);
+  auto widen16 = [&](__m128i bytes) {
+    const __m512i v = _mm512_cvtepu8_epi32(bytes);
+    const __m512i low = _mm512_and_si512(v, _mm512_set1_epi32(0x7f));
+    const __m512 f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(low, 20)), two120);
+    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x80)), 24);
+    const __m512 g = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+    return _mm512_mask_mov_ps(g, _mm512_cmpeq_epi32_mask(low, _mm512_set1_epi32(0x7f)),
+                              _mm512_set1_ps(__builtin_nanf("")));
+  };
+  for (int64_t b = 0; b < nblk; ++b) {
+    __m512 r[16];
+    for (int j = 0; j < 16; ++j) {
+      if (j >= nr) {
+        r[j] = _mm512_setzero_ps();
+        continue;
+      }
+      const uint8_t* p = w + j * ws + 32 * b;
+      const __m512 lo = widen16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      const __m512 hi = widen16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+      r[j] = _mm512_castsi512_ps(reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+    }
+    transpose16(r);
+    for (int k = 0; k < 16; ++k)
+      _mm512_store_ps(reinterpret_cast<float*>(bp + b * kTileElems + k * 32), r[k]);
+  }
+}
+
 }  // namespace
 
 void split_act_bf16(const float* x, int64_t cols, int64_t t, uint16_t* act) {
@@ -65,6 +97,66 @@ void clear_act_bf16(int64_t cols, int64_t n, uint16_t* act) {
     for (int64_t b = 0; b < nblk; ++b)
       for (int p = 0; p < kParts; ++p)
         std::memset(act + ((g * nblk + b) * kParts + p) * kTileElems + m * 32, 0, 64);
+}
+
+void gemm_fp8_rows(const uint8_t* w, int64_t ws, int nr, const float* const* scales, int64_t block,
+                   const uint16_t* act, int64_t n, int64_t cols, float* y, int64_t ys,
+                   const uint8_t* next) {
+  use_full_tiles();
+  const int64_t nblk = cols / 32, ngroups = (n + 15) / 16, per_scale = block / 32;
+  uint16_t* bp = packed_scratch(size_t(nblk * kTileElems));
+  pack_fp8_rows(w, ws, nr, nblk, bp);
+  alignas(64) float out[4][16 * 16];
+  const __mmask16 keep = __mmask16((1u << nr) - 1);
+#define DS_AMX_GROUP(C, h)                                                   \
+  do {                                                                       \
+    const uint16_t* a_ = act + ((g + (h)) * nblk + b) * kParts * kTileElems; \
+    _tile_loadd(5, a_, 64);                                                  \
+    _tile_loadd(6, a_ + kTileElems, 64);                                     \
+    _tile_loadd(7, a_ + 2 * kTileElems, 64);                                 \
+    _tile_dpbf16ps(C, 5, 4);                                                 \
+    _tile_dpbf16ps(C, 6, 4);                                                 \
+    _tile_dpbf16ps(C, 7, 4);                                                 \
+  } while (0)
+  for (int64_t g = 0; g < ngroups; g += 4) {
+    const int64_t ng = std::min<int64_t>(4, ngroups - g);
+    __m512 acc[4][16];
+    for (auto& a : acc)
+      for (auto& v : a) v = _mm512_setzero_ps();
+    // Each scale block (`block` columns) is summed on the tiles unscaled, then added to the
+    // f32 sums times its scale, one per row (lane j: row j).
+    for (int64_t sb = 0; sb * per_scale < nblk; ++sb) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t b = sb * per_scale; b < std::min(nblk, (sb + 1) * per_scale); ++b) {
+        if (g == 0 && next)
+          for (int j = 0; j < 16; ++j)
+            _mm_prefetch(reinterpret_cast<const char*>(next + j * ws + 32 * b), _MM_HINT_T1);
+        _tile_loadd(4, bp + b * kTileElems, 64);
+        DS_AMX_GROUP(0, 0);
+        if (ng > 1) DS_AMX_GROUP(1, 1);
+        if (ng > 2) DS_AMX_GROUP(2, 2);
+        if (ng > 3) DS_AMX_GROUP(3, 3);
+      }
+      _tile_stored(0, out[0], 64);
+      if (ng > 1) _tile_stored(1, out[1], 64);
+      if (ng > 2) _tile_stored(2, out[2], 64);
+      if (ng > 3) _tile_stored(3, out[3], 64);
+      alignas(64) float sv[16] = {};
+      for (int j = 0; j < nr; ++j) sv[j] = scales[j][sb];
+      const __m512 s = _mm512_load_ps(sv);
+      for (int64_t h = 0; h < ng; ++h)
+        for (int m = 0; m < 16; ++m)
+          acc[h][m] = _mm512_fmadd_ps(_mm512_load_ps(out[h] + m * 16), s, acc[h][m]);
+    }
+    for (int64_t h = 0; h < ng; ++h) {
+      const int64_t t0 = (g + h) * 16, mt = std::min<int64_t>(16, n - t0);
+      for (int64_t m = 0; m < mt; ++m) _mm512_mask_storeu_ps(y + (t0 + m) * ys, keep, acc[h][m]);
+    }
+  }
+#undef DS_AMX_GROUP
 }
 
 void gemm_bf16_rows(const uint16_t* w, int64_t ws, int nr, const uint16_t* act, int64_t n,

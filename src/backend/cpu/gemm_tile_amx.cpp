@@ -217,6 +217,7 @@ const CpuKernels& kernels_amx() {
       t.split_act_bf16 = amx::split_act_bf16;
       t.clear_act_bf16 = amx::clear_act_bf16;
       t.gemm_bf16_rows = amx::gemm_bf16_rows;
+      t.gemm_fp8_rows = amx::gemm_fp8_rows;
     }
     return t;
   }();

@@ -138,6 +138,12 @@ struct CpuKernels {
   /// `next` (null: none) points at the next call's 16 rows, prefetched meanwhile.
   void (*gemm_bf16_rows)(const uint16_t* w, int64_t ws, int nr, const uint16_t* act, int64_t n,
                          int64_t cols, float* y, int64_t ys, const uint16_t* next);
+  /// The same for ≤ 16 rows of FP8 e4m3 bytes (row stride ws bytes) with their block scales
+  /// (scales[j][i / block] for row j; `block` a multiple of 32): each block is summed on the
+  /// tiles, the weights widened exactly to bf16, and then added times its scale.
+  void (*gemm_fp8_rows)(const uint8_t* w, int64_t ws, int nr, const float* const* scales,
+                        int64_t block, const uint16_t* act, int64_t n, int64_t cols, float* y,
+                        int64_t ys, const uint8_t* next);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.

@@ -409,6 +409,7 @@ const CpuKernels& kernels_avx2() {
                             q8_0_to_f32,
                             nullptr,
                             nullptr,
+                            nullptr,
                             nullptr};
   return k;
 }

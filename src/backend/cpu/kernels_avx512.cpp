@@ -425,6 +425,7 @@ const CpuKernels& kernels_avx512() {
                             q8_0_to_f32,
                             nullptr,
                             nullptr,
+                            nullptr,
                             nullptr};
   return k;
 }

@@ -205,6 +205,7 @@ const CpuKernels& kernels_scalar() {
                             q8_0_to_f32,
                             nullptr,
                             nullptr,
+                            nullptr,
                             nullptr};
   return k;
 }

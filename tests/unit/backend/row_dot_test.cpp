@@ -283,52 +283,58 @@ TEST_P(RowDotTest, Bf16TilesMatchFloat64) {
 TEST_P(RowDotTest, Fp8MatmulMatchesFloat64) {
   set_cpu_isa(GetParam());
   ThreadPool pool(2);
-  const int64_t rows = 37, cols = 200, row0 = 102, all_rows = row0 + rows;
-  std::mt19937 g(17);
-  std::vector<uint8_t> w(size_t(all_rows * cols));
-  for (auto& b : w) {
-    b = uint8_t(g() & 0xff);
-    if ((b & 0x7f) == 0x7f) b ^= 1;  // no NaN yet
-  }
-  const int64_t scale_cols = (cols + 127) / 128, bands = (all_rows + 127) / 128;
-  std::vector<float> scales(size_t(bands * scale_cols));
-  for (auto& v : scales) v = std::ldexp(1.0f + float(g() % 1000) / 1000.0f, -int(g() % 12));
-  WeightView full;
-  full.dtype = DType::F8_E4M3;
-  full.data = w.data();
-  full.rows = all_rows;
-  full.cols = cols;
-  full.scale_inv = scales.data();
-  full.scale_cols = scale_cols;
-  const WeightView v = full.row_slice(row0, rows);
-  ASSERT_EQ(v.row0, row0);
-  auto weight = [&](int64_t r, int64_t c) {
-    return double(fp8_e4m3_to_f32(w[size_t((row0 + r) * cols + c)])) *
-           double(scales[size_t(((row0 + r) / 128) * scale_cols + c / 128)]);
-  };
-  for (int64_t n : {1, 2, 3, 4, 9}) {
-    const auto x = random_floats(size_t(n * cols), 18);
-    std::vector<float> y(size_t(n * rows));
-    matmul(v, x.data(), n, y.data(), pool);
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t r = 0; r < rows; ++r) {
-        double exact = 0, mag = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          exact += weight(r, c) * x[size_t(t * cols + c)];
-          mag += std::fabs(weight(r, c) * x[size_t(t * cols + c)]);
+  // 200 columns: a partial block and tails of every vector width (the row kernels and the
+  // widened path); 320: multiples of 32 (the AMX tiles from 8 tokens on, with 2.5 scale
+  // blocks).
+  for (const int64_t cols : {200, 320}) {
+    const int64_t rows = 37, row0 = 102, all_rows = row0 + rows;
+    std::mt19937 g(17);
+    std::vector<uint8_t> w(size_t(all_rows * cols));
+    for (auto& b : w) {
+      b = uint8_t(g() & 0xff);
+      if ((b & 0x7f) == 0x7f) b ^= 1;  // no NaN yet
+    }
+    const int64_t scale_cols = (cols + 127) / 128, bands = (all_rows + 127) / 128;
+    std::vector<float> scales(size_t(bands * scale_cols));
+    for (auto& v : scales) v = std::ldexp(1.0f + float(g() % 1000) / 1000.0f, -int(g() % 12));
+    WeightView full;
+    full.dtype = DType::F8_E4M3;
+    full.data = w.data();
+    full.rows = all_rows;
+    full.cols = cols;
+    full.scale_inv = scales.data();
+    full.scale_cols = scale_cols;
+    const WeightView v = full.row_slice(row0, rows);
+    ASSERT_EQ(v.row0, row0);
+    auto weight = [&](int64_t r, int64_t c) {
+      return double(fp8_e4m3_to_f32(w[size_t((row0 + r) * cols + c)])) *
+             double(scales[size_t(((row0 + r) / 128) * scale_cols + c / 128)]);
+    };
+    for (int64_t n : {1, 2, 3, 4, 9, 17, 40}) {
+      const auto x = random_floats(size_t(n * cols), 18);
+      std::vector<float> y(size_t(n * rows));
+      matmul(v, x.data(), n, y.data(), pool);
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+          double exact = 0, mag = 0;
+          for (int64_t c = 0; c < cols; ++c) {
+            exact += weight(r, c) * x[size_t(t * cols + c)];
+            mag += std::fabs(weight(r, c) * x[size_t(t * cols + c)]);
+          }
+          EXPECT_NEAR(y[size_t(t * rows + r)], exact, 1e-6 * mag + 1e-30)
+              << "cols=" << cols << " n=" << n << " t=" << t << " r=" << r;
         }
-        EXPECT_NEAR(y[size_t(t * rows + r)], exact, 1e-6 * mag + 1e-30)
-            << "n=" << n << " t=" << t << " r=" << r;
-      }
-  }
-  w[size_t((row0 + 5) * cols + 150)] = 0xff;  // e4m3fn NaN (negative)
-  for (int64_t n : {1, 9}) {
-    const auto x = random_floats(size_t(n * cols), 19);
-    std::vector<float> y(size_t(n * rows));
-    matmul(v, x.data(), n, y.data(), pool);
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t r = 0; r < rows; ++r)
-        EXPECT_EQ(std::isnan(y[size_t(t * rows + r)]), r == 5) << "n=" << n << " r=" << r;
+    }
+    w[size_t((row0 + 5) * cols + 150)] = 0xff;  // e4m3fn NaN (negative)
+    for (int64_t n : {1, 9, 40}) {
+      const auto x = random_floats(size_t(n * cols), 19);
+      std::vector<float> y(size_t(n * rows));
+      matmul(v, x.data(), n, y.data(), pool);
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t r = 0; r < rows; ++r)
+          EXPECT_EQ(std::isnan(y[size_t(t * rows + r)]), r == 5)
+              << "cols=" << cols << " n=" << n << " r=" << r;
+    }
   }
 }
 
