@@ -99,13 +99,19 @@ void clear_act_bf16(int64_t cols, int64_t n, uint16_t* act) {
         std::memset(act + ((g * nblk + b) * kParts + p) * kTileElems + m * 32, 0, 64);
 }
 
-void gemm_fp8_rows(const uint8_t* w, int64_t ws, int nr, const float* const* scales, int64_t block,
-                   const uint16_t* act, int64_t n, int64_t cols, float* y, int64_t ys,
-                   const uint8_t* next) {
-  use_full_tiles();
-  const int64_t nblk = cols / 32, ngroups = (n + 15) / 16, per_scale = block / 32;
-  uint16_t* bp = packed_scratch(size_t(nblk * kTileElems));
-  pack_fp8_rows(w, ws, nr, nblk, bp);
+namespace {
+
+// The multiply shared by both weight formats, on weights packed into B tiles (bp, nblk
+// blocks of 32 columns): up to four groups of 16 tokens per pass over them, tmm0–3 holding
+// their sums, tmm4 the weight tile, tmm5–7 the three pieces of one group's activations.
+// With `scales` (FP8), each run of `per_scale` blocks is summed on the tiles unscaled and
+// then added to f32 sums times its scale, one per row (lane j: row j); without, the tile
+// sums are the results. `next` (null: none): the next call's 16 rows (row stride `wsb`
+// bytes, `bb` bytes per block of 32 columns), prefetched into L2 meanwhile.
+void multiply_packed(const uint16_t* bp, int64_t nblk, int64_t per_scale,
+                     const float* const* scales, int nr, const uint16_t* act, int64_t n, float* y,
+                     int64_t ys, const uint8_t* next, int64_t wsb, int64_t bb) {
+  const int64_t ngroups = (n + 15) / 16;
   alignas(64) float out[4][16 * 16];
   const __mmask16 keep = __mmask16((1u << nr) - 1);
 #define DS_AMX_GROUP(C, h)                                                   \
@@ -121,10 +127,9 @@ void gemm_fp8_rows(const uint8_t* w, int64_t ws, int nr, const float* const* sca
   for (int64_t g = 0; g < ngroups; g += 4) {
     const int64_t ng = std::min<int64_t>(4, ngroups - g);
     __m512 acc[4][16];
-    for (auto& a : acc)
-      for (auto& v : a) v = _mm512_setzero_ps();
-    // Each scale block (`block` columns) is summed on the tiles unscaled, then added to the
-    // f32 sums times its scale, one per row (lane j: row j).
+    if (scales)
+      for (auto& a : acc)
+        for (auto& v : a) v = _mm512_setzero_ps();
     for (int64_t sb = 0; sb * per_scale < nblk; ++sb) {
       _tile_zero(0);
       _tile_zero(1);
@@ -133,7 +138,7 @@ void gemm_fp8_rows(const uint8_t* w, int64_t ws, int nr, const float* const* sca
       for (int64_t b = sb * per_scale; b < std::min(nblk, (sb + 1) * per_scale); ++b) {
         if (g == 0 && next)
           for (int j = 0; j < 16; ++j)
-            _mm_prefetch(reinterpret_cast<const char*>(next + j * ws + 32 * b), _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(next + j * wsb + bb * b), _MM_HINT_T1);
         _tile_loadd(4, bp + b * kTileElems, 64);
         DS_AMX_GROUP(0, 0);
         if (ng > 1) DS_AMX_GROUP(1, 1);
@@ -144,6 +149,7 @@ void gemm_fp8_rows(const uint8_t* w, int64_t ws, int nr, const float* const* sca
       if (ng > 1) _tile_stored(1, out[1], 64);
       if (ng > 2) _tile_stored(2, out[2], 64);
       if (ng > 3) _tile_stored(3, out[3], 64);
+      if (!scales) break;  // one run of all the blocks
       alignas(64) float sv[16] = {};
       for (int j = 0; j < nr; ++j) sv[j] = scales[j][sb];
       const __m512 s = _mm512_load_ps(sv);
@@ -153,59 +159,37 @@ void gemm_fp8_rows(const uint8_t* w, int64_t ws, int nr, const float* const* sca
     }
     for (int64_t h = 0; h < ng; ++h) {
       const int64_t t0 = (g + h) * 16, mt = std::min<int64_t>(16, n - t0);
-      for (int64_t m = 0; m < mt; ++m) _mm512_mask_storeu_ps(y + (t0 + m) * ys, keep, acc[h][m]);
+      for (int64_t m = 0; m < mt; ++m) {
+        if (scales)
+          _mm512_mask_storeu_ps(y + (t0 + m) * ys, keep, acc[h][m]);
+        else
+          std::copy_n(out[h] + m * 16, nr, y + (t0 + m) * ys);
+      }
     }
   }
 #undef DS_AMX_GROUP
 }
 
+}  // namespace
+
+void gemm_fp8_rows(const uint8_t* w, int64_t ws, int nr, const float* const* scales, int64_t block,
+                   const uint16_t* act, int64_t n, int64_t cols, float* y, int64_t ys,
+                   const uint8_t* next) {
+  use_full_tiles();
+  const int64_t nblk = cols / 32;
+  uint16_t* bp = packed_scratch(size_t(nblk * kTileElems));
+  pack_fp8_rows(w, ws, nr, nblk, bp);
+  multiply_packed(bp, nblk, block / 32, scales, nr, act, n, y, ys, next, ws, 32);
+}
+
 void gemm_bf16_rows(const uint16_t* w, int64_t ws, int nr, const uint16_t* act, int64_t n,
                     int64_t cols, float* y, int64_t ys, const uint16_t* next) {
   use_full_tiles();
-  const int64_t nblk = cols / 32, ngroups = (n + 15) / 16;
+  const int64_t nblk = cols / 32;
   uint16_t* bp = packed_scratch(size_t(nblk * kTileElems));
   pack_rows(w, ws, nr, nblk, bp);
-  alignas(64) float out[4][16 * 16];
-  // Up to four groups of 16 tokens per pass over the packed weights: tmm0–3 hold their sums,
-  // tmm4 the weight tile, tmm5–7 the three pieces of one group's activations.
-#define DS_AMX_GROUP(C, h)                                                   \
-  do {                                                                       \
-    const uint16_t* a_ = act + ((g + (h)) * nblk + b) * kParts * kTileElems; \
-    _tile_loadd(5, a_, 64);                                                  \
-    _tile_loadd(6, a_ + kTileElems, 64);                                     \
-    _tile_loadd(7, a_ + 2 * kTileElems, 64);                                 \
-    _tile_dpbf16ps(C, 5, 4);                                                 \
-    _tile_dpbf16ps(C, 6, 4);                                                 \
-    _tile_dpbf16ps(C, 7, 4);                                                 \
-  } while (0)
-  for (int64_t g = 0; g < ngroups; g += 4) {
-    const int64_t ng = std::min<int64_t>(4, ngroups - g);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (int64_t b = 0; b < nblk; ++b) {
-      // The next 16 rows' column block b into L2 while this one multiplies, for the next
-      // call's packing.
-      if (g == 0 && next)
-        for (int j = 0; j < 16; ++j)
-          _mm_prefetch(reinterpret_cast<const char*>(next + j * ws + 32 * b), _MM_HINT_T1);
-      _tile_loadd(4, bp + b * kTileElems, 64);
-      DS_AMX_GROUP(0, 0);
-      if (ng > 1) DS_AMX_GROUP(1, 1);
-      if (ng > 2) DS_AMX_GROUP(2, 2);
-      if (ng > 3) DS_AMX_GROUP(3, 3);
-    }
-    _tile_stored(0, out[0], 64);
-    if (ng > 1) _tile_stored(1, out[1], 64);
-    if (ng > 2) _tile_stored(2, out[2], 64);
-    if (ng > 3) _tile_stored(3, out[3], 64);
-    for (int64_t h = 0; h < ng; ++h) {
-      const int64_t t0 = (g + h) * 16, mt = std::min<int64_t>(16, n - t0);
-      for (int64_t m = 0; m < mt; ++m) std::copy_n(out[h] + m * 16, nr, y + (t0 + m) * ys);
-    }
-  }
-#undef DS_AMX_GROUP
+  multiply_packed(bp, nblk, nblk, nullptr, nr, act, n, y, ys,
+                  reinterpret_cast<const uint8_t*>(next), 2 * ws, 64);
 }
 
 }  // namespace ds::amx
