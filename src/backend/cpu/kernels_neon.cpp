@@ -9,6 +9,7 @@
 
 #include <arm_neon.h>
 
+#include "backend/cpu/attn_compose.h"
 #include "backend/cpu/kernels.h"
 #include "core/dtype.h"
 #include "quant/blocks.h"
@@ -82,31 +83,6 @@ void dot_f32_rows(const float* w, int64_t w_stride, int nr, const float* x, int6
   for (int r = 0; r < nr; ++r)
     for (int t = 0; t < nt; ++t)
       y[r * kMaxRowTokens + t] = dot_f32(w + r * w_stride, x + t * x_stride, n);
-}
-
-void attn_scores(const float* q, int64_t qs, int64_t nh, const float* kv, int64_t ks, int64_t len,
-                 int64_t w, float scale, float* out, int64_t os) {
-  for (int64_t h = 0; h < nh; ++h)
-    for (int64_t s = 0; s < len; ++s) out[h * os + s] = scale * dot_f32(q + h * qs, kv + s * ks, w);
-}
-
-void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_t ks, int64_t len,
-                 int64_t r, float* u, int64_t us) {
-  for (int64_t h = 0; h < nh; ++h)
-    for (int64_t s = 0; s < len; ++s) axpy_f32(p[h * ps + s], kv + s * ks, u + h * us, r);
-}
-
-void attn_scores_bf16(const float* q, int64_t qs, int64_t nh, const uint16_t* kv, int64_t ks,
-                      int64_t len, int64_t w, float scale, float* out, int64_t os) {
-  for (int64_t h = 0; h < nh; ++h)
-    for (int64_t s = 0; s < len; ++s)
-      out[h * os + s] = scale * dot_bf16(q + h * qs, kv + s * ks, w);
-}
-
-void attn_values_bf16(const float* p, int64_t ps, int64_t nh, const uint16_t* kv, int64_t ks,
-                      int64_t len, int64_t r, float* u, int64_t us) {
-  for (int64_t h = 0; h < nh; ++h)
-    for (int64_t s = 0; s < len; ++s) axpy_bf16(p[h * ps + s], kv + s * ks, u + h * us, r);
 }
 
 void q8_0_to_f32(const void* src, float* dst, int64_t nblocks) {
@@ -239,10 +215,10 @@ const CpuKernels& kernels_neon() {
     t.bf16_to_f32 = bf16_to_f32_row;
     t.dot_bf16_f32 = dot_bf16_f32;
     t.dot_f32_rows = dot_f32_rows;
-    t.attn_scores = attn_scores;
-    t.attn_values = attn_values;
-    t.attn_scores_bf16 = attn_scores_bf16;
-    t.attn_values_bf16 = attn_values_bf16;
+    t.attn_scores = attn_scores_by<float, dot_f32>;
+    t.attn_values = attn_values_by<float, axpy_f32>;
+    t.attn_scores_bf16 = attn_scores_by<uint16_t, dot_bf16>;
+    t.attn_values_bf16 = attn_values_by<uint16_t, axpy_bf16>;
     t.q8_0_to_f32 = q8_0_to_f32;
     t.vec_dot_q8_0_q8_0 = vec_dot_q8_0_q8_0;
     t.vec_dot_q4_K_q8_K = vec_dot_q4_K_q8_K;

@@ -1,6 +1,7 @@
 // Portable reference kernels: the ground truth every SIMD kernel is tested against.
 #include <cmath>
 
+#include "backend/cpu/attn_compose.h"
 #include "backend/cpu/kernels.h"
 #include "core/dtype.h"
 #include "quant/quant.h"
@@ -109,18 +110,6 @@ void vec_dot_rows(const void* w, const void* a, int64_t a_stride, int nt, int64_
   for (int t = 0; t < nt; ++t) y[t] = kDot(w, static_cast<const uint8_t*>(a) + t * a_stride, n);
 }
 
-void attn_scores(const float* q, int64_t qs, int64_t nh, const float* kv, int64_t ks, int64_t len,
-                 int64_t w, float scale, float* out, int64_t os) {
-  for (int64_t h = 0; h < nh; ++h)
-    for (int64_t s = 0; s < len; ++s) out[h * os + s] = scale * dot_f32(q + h * qs, kv + s * ks, w);
-}
-
-void attn_values(const float* p, int64_t ps, int64_t nh, const float* kv, int64_t ks, int64_t len,
-                 int64_t r, float* u, int64_t us) {
-  for (int64_t h = 0; h < nh; ++h)
-    for (int64_t s = 0; s < len; ++s) axpy_f32(p[h * ps + s], kv + s * ks, u + h * us, r);
-}
-
 void attn_scores_bf16(const float* q, int64_t qs, int64_t nh, const uint16_t* kv, int64_t ks,
                       int64_t len, int64_t w, float scale, float* out, int64_t os) {
   for (int64_t h = 0; h < nh; ++h)
@@ -193,8 +182,8 @@ const CpuKernels& kernels_scalar() {
                             nullptr,
                             quantize_act_tile,
                             int8_loop,
-                            attn_scores,
-                            attn_values,
+                            attn_scores_by<float, dot_f32>,
+                            attn_values_by<float, axpy_f32>,
                             exp_shifted_sum,
                             silu_mul,
                             attn_scores_bf16,
