@@ -66,25 +66,33 @@ void BM_Attn(benchmark::State& state, Isa isa, bool bf16, int part = 0) {
 
 // One whole pass over a BF16 cache for `heads` heads (what one thread does in a decode step
 // with the positions split): the table's attend_bf16 where it has one (amx), else BM_Attn's
-// composition of scores, exp and values.
-void BM_AttnPass(benchmark::State& state, Isa isa, int64_t heads) {
+// composition of scores, exp and values. With `cold`, each iteration reads the next of
+// enough copies of the cache (256 MiB in all) that it comes from memory, as in a decode step,
+// where the other layers' weights pass through the caches between two visits of one layer.
+void BM_AttnPass(benchmark::State& state, Isa isa, int64_t heads, bool cold = false) {
   if (!isa_supported(isa)) {
     state.SkipWithError("ISA not supported");
     return;
   }
   const CpuKernels& k = cpu_kernels_for(isa);
   const int64_t len = state.range(0);
-  HugeBuffer buf(size_t(len * kWidth) * 2);  // page-aligned, as the model's cache
-  uint16_t* cache16 = reinterpret_cast<uint16_t*>(buf.data());
+  const int64_t one = len * kWidth;  // values per copy
+  const int64_t copies = cold ? std::max<int64_t>(1, (int64_t(256) << 20) / (one * 2)) : 1;
+  HugeBuffer buf(size_t(one * copies) * 2);  // page-aligned, as the model's cache
+  uint16_t* all16 = reinterpret_cast<uint16_t*>(buf.data());
   uint32_t s = 7;
-  for (int64_t i = 0; i < len * kWidth; ++i) {
+  for (int64_t i = 0; i < one; ++i) {
     s = s * 1664525u + 1013904223u;
-    cache16[i] = f32_to_bf16(float(int32_t(s >> 8) - (1 << 23)) / float(1 << 23));
+    all16[i] = f32_to_bf16(float(int32_t(s >> 8) - (1 << 23)) / float(1 << 23));
   }
+  for (int64_t c = 1; c < copies; ++c) std::copy_n(all16, one, all16 + c * one);
+  int64_t next = 0;
   std::vector<float> q(size_t(heads * kWidth), 0.01f), sc(size_t(heads * kTile));
   std::vector<float> u(size_t(heads * kRank)), mx(static_cast<size_t>(heads)),
       sum(static_cast<size_t>(heads));
   for (auto _ : state) {
+    const uint16_t* cache16 = all16 + next * one;
+    next = (next + 1) % copies;
     if (k.attend_bf16) {
       k.attend_bf16(q.data(), heads, cache16, kWidth, kRank, len, 0.1f, u.data(), mx.data(),
                     sum.data());
@@ -105,6 +113,8 @@ void BM_AttnPass(benchmark::State& state, Isa isa, int64_t heads) {
   state.SetBytesProcessed(int64_t(state.iterations()) * len * kWidth * 2);
 }
 BENCHMARK_CAPTURE(BM_AttnPass, bf16_16heads_Amx, Isa::kAmx, 16)->Arg(1024)->Arg(4096)->Arg(8192);
+BENCHMARK_CAPTURE(BM_AttnPass, bf16_16heads_cold_Amx, Isa::kAmx, 16, true)->Arg(4096);
+BENCHMARK_CAPTURE(BM_AttnPass, bf16_16heads_cold_Avx512, Isa::kAvx512, 16, true)->Arg(4096);
 BENCHMARK_CAPTURE(BM_AttnPass, bf16_16heads_Avx512, Isa::kAvx512, 16)->Arg(1024)->Arg(4096);
 // 8 heads: each thread's share with the heads split (prefill, short contexts); the tile
 // kernel still multiplies 16 columns.
