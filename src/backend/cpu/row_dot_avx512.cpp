@@ -280,17 +280,20 @@ float dot_q5_0_pairs(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
 }
 
 // The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
-// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j).
+// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j), on the
+// vector unit: words u0, u1, u2 give
+//   [u0 & m1, (u2 & m2) | ((u0 >> 2) & 0x30…), u1 & m1, ((u2 >> 4) & m2) | ((u1 >> 2) & 0x30…)].
+// The 16-byte load stays inside the block (the quants follow the scales). Unpacking into a
+// word array and loading that as a vector stalled on store forwarding once per block.
 inline __m128i k4_scales_mins(const uint8_t* q) {
-  constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
-  uint32_t u[4];
-  std::memcpy(u, q, 12);
-  u[3] = ((u[2] >> 4) & kMask2) | (((u[1] >> 6) & kMask3) << 4);
-  const uint32_t mins_lo = u[1] & kMask1;
-  u[1] = (u[2] & kMask2) | (((u[0] >> 6) & kMask3) << 4);
-  u[2] = mins_lo;
-  u[0] &= kMask1;
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+  constexpr int kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kHigh2 = 0x30303030;
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));  // u0 u2 u1 u2
+  const __m128i b = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // u0 u0 u1 u1
+  const __m128i low = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                                    _mm_setr_epi32(kMask1, kMask2, kMask1, kMask2));
+  const __m128i high = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, kHigh2, 0, kHigh2));
+  return _mm_or_si128(low, high);
 }
 
 // 16-bit scale selectors for vpshufb over [scales 0–7 | mins 0–7] (u8) broadcast to every
@@ -371,7 +374,11 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
   __m512 acc[NT];
   DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m256i m2 = _mm256_set1_epi8(0x03);
+  // qh bits 0–1 (low half) and 2–3 (high half) to bits 4–5; bits 4–5 and 6–7 likewise.
+  const __m512i mq01 = _mm512_inserti64x4(_mm512_set1_epi8(0x03), _mm256_set1_epi8(0x0c), 1);
+  const __m512i mq23 = _mm512_inserti64x4(_mm512_set1_epi8(0x30), _mm256_set1_epi8(char(0xc0)), 1);
+  const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
   // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
   const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
   for (int64_t i = 0; i < nb; ++i) {
@@ -391,17 +398,18 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
     }
     for (int h = 0; h < 2; ++h) {
       const __m512i ql = _mm512_loadu_si512(a[i].ql + 64 * h);
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qh + 32 * h));
+      // Both halves of qh2 are qh[32h …]; broadcast by the load, not a shuffle.
+      const __m512i qh2 = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qh + 32 * h)));
       // Elements 128h + 32k + p: low nibble (k < 2) or high nibble (k ≥ 2) of
-      // ql[64h + 32(k%2) + p]; bits 4–5 are bits 2k, 2k+1 of qh[32h + p].
-      const __m512i hi01 = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
-          _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 2)), 2), 1);
-      const __m512i hi23 = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 4))),
-          _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 6)), 2), 1);
-      const __m512i q01 = _mm512_or_si512(_mm512_and_si512(ql, m4), hi01);
-      const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi23);
+      // ql[64h + 32(k%2) + p]; bits 4–5 are bits 2k, 2k+1 of qh[32h + p]. Each half masks
+      // its two bits and moves them to bits 4–5 with one shift per 16-bit lane (the bits stay
+      // within their byte).
+      const __m512i hi01 = _mm512_sllv_epi16(_mm512_and_si512(qh2, mq01), sh01);
+      const __m512i hi23 = _mm512_srlv_epi16(_mm512_and_si512(qh2, mq23), sh23);
+      // (ql & 0x0f) | hi, ((ql >> 4) & 0x0f) | hi: one ternary-logic op each (0xf8: A | (B & C)).
+      const __m512i q01 = _mm512_ternarylogic_epi32(hi01, ql, m4, 0xf8);
+      const __m512i q23 = _mm512_ternarylogic_epi32(hi23, _mm512_srli_epi16(ql, 4), m4, 0xf8);
       const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
       const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
       DS_UNROLL for (int t = 0; t < NT; ++t) {
