@@ -209,7 +209,9 @@ void decoder_layer(const Model& m, const LayerWeights& L, int64_t layer, int64_t
 /// pass of at most 16 tokens whose longest context reaches attn_split_min_positions(), they
 /// split the positions instead (whole tiles of 256, every head), and the partial softmax
 /// results are merged (flash-decoding): the cache is read once rather than once per thread.
-/// The two agree to float rounding (the merge sums in another order).
+/// The two agree to float rounding (the merge sums in another order). A pass of at least
+/// 32 tokens per thread (prompts) splits the tokens instead: threads claim chunks of 16
+/// tokens and attend them with every head, with results equal to the heads split.
 void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n, Activations& a,
                    ThreadPool& pool);
 
@@ -219,6 +221,11 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
 inline constexpr int64_t kDefaultAttnSplitMinPositions = 1024;
 void set_attn_split_min_positions(int64_t n);
 int64_t attn_split_min_positions();
+
+/// Whether long passes split the tokens across threads (default on); tests and benchmarks
+/// turn it off to compare with the heads split.
+void set_attn_split_tokens(bool on);
+bool attn_split_tokens_enabled();
 
 /// The cache half of MLA: kv_a of the normalised batch a.xn, normalised latent and roped key
 /// written to each token's cache row (a.tok_cache / a.tok_pos); leaves the RoPE table of the

@@ -37,6 +37,7 @@ int64_t head_scratch_floats(const ModelConfig& c, int64_t n) {
 constexpr int64_t kTileAttnMinHeads = 6;
 
 std::atomic<int64_t> g_split_min_positions{kDefaultAttnSplitMinPositions};
+std::atomic<bool> g_split_tokens{true};
 
 // The absorbed query of head h for tokens t0 … t0+nc−1: qt [nc, rkv] = q_nope_h · W_kb_h
 // (qn [nc, dn]: scratch for the head's q_nope rows).
@@ -120,50 +121,78 @@ void attend_positions(const KvCache& cache, int64_t layer, const float* qf, int6
   }
 }
 
-// Prefill and short contexts: each thread takes a share of the heads and all positions.
-void attend_split_heads(const ModelConfig& c, const MlaWeights& w, int64_t layer, int64_t n,
-                        Activations& a, ThreadPool& pool, int64_t per_thread, float scale) {
+// Tokens t0 … t0+nc−1 (nc ≤ kAttnTokens) with heads h0 … h1−1 on thread ti: absorbed
+// queries, attention over each token's positions, and the value projection into a.attn.
+// Thread ti's scratch: qn [nc, dn], qt [nc, rkv], qf [nc, nh, W], u [nc, nh, rkv],
+// sc [nh, kAttnTile], mx [nh], sum [nh].
+void attend_chunk(const ModelConfig& c, const MlaWeights& w, int64_t layer, Activations& a, int ti,
+                  int64_t per_thread, int64_t h0, int64_t h1, int64_t t0, int64_t nc, float scale) {
   const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim;
   const int64_t rkv = c.kv_lora_rank, W = c.kv_cache_width(), dq = dn + dr;
+  const int64_t nh = h1 - h0;
+  float* qn = a.head.data() + ti * per_thread;  // [nc, dn]: one head's q_nope
+  float* qt = qn + nc * dn;                     // [nc, rkv]: one head's absorbed query / u
+  float* qf = qt + nc * rkv;                    // [nc, nh, W]: [q̃ | q_pe] of the heads
+  float* u = qf + nc * nh * W;                  // [nc, nh, rkv]
+  float* sc = u + nc * nh * rkv;                // [nh, kAttnTile]
+  float* mx = sc + nh * kAttnTile;              // [nh] running max
+  float* sum = mx + nh;                         // [nh] running softmax denominator
+  for (int64_t h = h0; h < h1; ++h) {
+    absorb_query(c, w, a, h, t0, nc, qn, qt);
+    for (int64_t t = 0; t < nc; ++t) {
+      float* row = qf + (t * nh + (h - h0)) * W;
+      std::copy_n(qt + t * rkv, rkv, row);
+      std::copy_n(a.q.data() + ((t0 + t) * H + h) * dq + dn, dr, row + rkv);
+    }
+  }
+  // All the heads together, tile by tile over the positions.
+  for (int64_t t = 0; t < nc; ++t) {
+    const int64_t len = a.tok_pos[size_t(t0 + t)] + 1;  // causal: positions 0 … pos
+    float* ut = u + t * nh * rkv;
+    std::fill(ut, ut + nh * rkv, 0.0f);
+    attend_positions(*a.tok_cache[size_t(t0 + t)], layer, qf + t * nh * W, nh, W, rkv, 0, len,
+                     scale, sc, mx, sum, ut);
+    for (int64_t g = 0; g < nh; ++g) {
+      const float inv = 1.0f / sum[g];
+      for (int64_t j = 0; j < rkv; ++j) ut[g * rkv + j] *= inv;
+    }
+  }
+  for (int64_t h = h0; h < h1; ++h) {
+    for (int64_t t = 0; t < nc; ++t) std::copy_n(u + (t * nh + (h - h0)) * rkv, rkv, qt + t * rkv);
+    project_values(c, w, a, h, t0, nc, qt);
+  }
+}
+
+// Short prompts and passes: each thread takes a share of the heads and all positions.
+void attend_split_heads(const ModelConfig& c, const MlaWeights& w, int64_t layer, int64_t n,
+                        Activations& a, ThreadPool& pool, int64_t per_thread, float scale) {
   pool.run([&](int ti, int nt) {
     int64_t h0, h1;
-    split_range(H, ti, nt, &h0, &h1);
-    const int64_t nh = h1 - h0;
-    if (nh == 0) return;
-    for (int64_t t0 = 0; t0 < n; t0 += kAttnTokens) {
-      const int64_t nc = std::min(kAttnTokens, n - t0);
-      float* qn = a.head.data() + ti * per_thread;  // [nc, dn]: one head's q_nope
-      float* qt = qn + nc * dn;                     // [nc, rkv]: one head's absorbed query / u
-      float* qf = qt + nc * rkv;        // [nc, nh, W]: [q̃ | q_pe] of this thread's heads
-      float* u = qf + nc * nh * W;      // [nc, nh, rkv]
-      float* sc = u + nc * nh * rkv;    // [nh, kAttnTile]
-      float* mx = sc + nh * kAttnTile;  // [nh] running max
-      float* sum = mx + nh;             // [nh] running softmax denominator
-      for (int64_t h = h0; h < h1; ++h) {
-        absorb_query(c, w, a, h, t0, nc, qn, qt);
-        for (int64_t t = 0; t < nc; ++t) {
-          float* row = qf + (t * nh + (h - h0)) * W;
-          std::copy_n(qt + t * rkv, rkv, row);
-          std::copy_n(a.q.data() + ((t0 + t) * H + h) * dq + dn, dr, row + rkv);
-        }
-      }
-      // All heads of the thread together, tile by tile over the positions.
-      for (int64_t t = 0; t < nc; ++t) {
-        const int64_t len = a.tok_pos[size_t(t0 + t)] + 1;  // causal: positions 0 … pos
-        float* ut = u + t * nh * rkv;
-        std::fill(ut, ut + nh * rkv, 0.0f);
-        attend_positions(*a.tok_cache[size_t(t0 + t)], layer, qf + t * nh * W, nh, W, rkv, 0, len,
-                         scale, sc, mx, sum, ut);
-        for (int64_t g = 0; g < nh; ++g) {
-          const float inv = 1.0f / sum[g];
-          for (int64_t j = 0; j < rkv; ++j) ut[g * rkv + j] *= inv;
-        }
-      }
-      for (int64_t h = h0; h < h1; ++h) {
-        for (int64_t t = 0; t < nc; ++t)
-          std::copy_n(u + (t * nh + (h - h0)) * rkv, rkv, qt + t * rkv);
-        project_values(c, w, a, h, t0, nc, qt);
-      }
+    split_range(c.num_attention_heads, ti, nt, &h0, &h1);
+    if (h1 == h0) return;
+    for (int64_t t0 = 0; t0 < n; t0 += kAttnTokens)
+      attend_chunk(c, w, layer, a, ti, per_thread, h0, h1, t0, std::min(kAttnTokens, n - t0),
+                   scale);
+  });
+}
+
+// Prompts of at least two chunks of kAttnTokens tokens per thread: threads claim whole
+// chunks and attend them with every head. The tile kernel then multiplies full groups of 16
+// heads where a share of the heads left part of each group empty, and each token's positions
+// are read by one thread instead of by every thread for its share of the heads. The chunks
+// are claimed from the last (longest prefixes) to the first, so the threads finish together.
+// The kernels treat each head alone: the results equal the heads split's wherever both reach
+// the same kernels (the tile kernel, from kTileAttnMinHeads heads per call, agrees with the
+// vector kernels to float rounding).
+void attend_split_tokens(const ModelConfig& c, const MlaWeights& w, int64_t layer, int64_t n,
+                         Activations& a, ThreadPool& pool, int64_t per_thread, float scale) {
+  const int64_t chunks = (n + kAttnTokens - 1) / kAttnTokens;
+  std::atomic<int64_t> next{0};
+  pool.run([&](int ti, int) {
+    for (int64_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+      const int64_t t0 = (chunks - 1 - k) * kAttnTokens;
+      attend_chunk(c, w, layer, a, ti, per_thread, 0, c.num_attention_heads, t0,
+                   std::min(kAttnTokens, n - t0), scale);
     }
   });
 }
@@ -263,6 +292,14 @@ int64_t attn_split_min_positions() {
   return g_split_min_positions.load(std::memory_order_relaxed);
 }
 
+void set_attn_split_tokens(bool on) {
+  g_split_tokens.store(on, std::memory_order_relaxed);
+}
+
+bool attn_split_tokens_enabled() {
+  return g_split_tokens.load(std::memory_order_relaxed);
+}
+
 void Activations::reserve(const ModelConfig& c, int64_t n, int n_threads) {
   if (n <= cap && !head.empty() && int64_t(head.size()) >= n_threads * head_scratch_floats(c, n))
     return;
@@ -338,6 +375,8 @@ void mla_attention(const Model& m, const MlaWeights& w, int64_t layer, int64_t n
   for (int64_t t = 0; t < n; ++t) longest = std::max(longest, a.tok_pos[size_t(t)] + 1);
   if (n <= kAttnTokens && longest >= attn_split_min_positions()) {
     attend_split_positions(c, w, layer, n, a, pool, per_thread, scale);
+  } else if (attn_split_tokens_enabled() && n >= 2 * kAttnTokens * pool.size()) {
+    attend_split_tokens(c, w, layer, n, a, pool, per_thread, scale);
   } else {
     attend_split_heads(c, w, layer, n, a, pool, per_thread, scale);
   }

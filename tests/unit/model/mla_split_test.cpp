@@ -1,5 +1,6 @@
 // MLA attention with the positions split across threads (decode at long contexts) against the
-// heads split: the same result up to the order of the softmax merge's float sums.
+// heads split: the same result up to the order of the softmax merge's float sums; and with
+// the tokens split (prompts) against the heads split: the same result.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,8 +23,14 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
 // Sets the threshold for the scope of a test, then restores the default.
 struct SplitMin {
-  explicit SplitMin(int64_t n) { set_attn_split_min_positions(n); }
-  ~SplitMin() { set_attn_split_min_positions(kDefaultAttnSplitMinPositions); }
+  explicit SplitMin(int64_t n, bool tokens = true) {
+    set_attn_split_min_positions(n);
+    set_attn_split_tokens(tokens);
+  }
+  ~SplitMin() {
+    set_attn_split_min_positions(kDefaultAttnSplitMinPositions);
+    set_attn_split_tokens(true);
+  }
 };
 
 // The attention shapes: heads, latent rank, RoPE key width.
@@ -46,11 +53,11 @@ class MlaSplitTest : public ::testing::TestWithParam<Shape> {
 
   // mla_attention of layer 0 for n random tokens at positions len … len+n−1 of one cache
   // whose first len rows are random; returns a.out [n, D].
-  std::vector<float> attend(DType type, int64_t len, int64_t n, int threads,
-                            int64_t split_min) const {
+  std::vector<float> attend(DType type, int64_t len, int64_t n, int threads, int64_t split_min,
+                            bool split_tokens = true) const {
     const ModelConfig& c = model_->config;
     const int64_t D = c.hidden_size, W = c.kv_cache_width();
-    SplitMin guard(split_min);
+    SplitMin guard(split_min, split_tokens);
     ThreadPool pool(threads);
     KvCache cache(c.num_hidden_layers, len + n, W, type);
     std::mt19937 g(uint32_t(len * 7 + n));
@@ -123,6 +130,33 @@ TEST_P(MlaSplitTest, DefaultThresholdChoosesThePath) {
   }
   // Passes of more than 16 tokens (prefill) always split the heads.
   EXPECT_EQ(attend(DType::F32, 1500, 17, 2, 0), attend(DType::F32, 1500, 17, 2, kNever));
+}
+
+// Prompts: the tokens split (chunks of 16 tokens with every head) against the heads split,
+// for passes of 2 and more chunks per thread, a last chunk of fewer than 16 tokens, positions
+// from 0 and after a cached prefix, and 2 and 3 threads. The kernels treat each head alone,
+// so the results are equal wherever both splits reach the same kernels; with a bf16 cache on
+// a table with the tile kernel, 8 heads over 2 or 3 threads leave fewer than 6 heads per
+// thread (the vector kernels) when the heads are split and all 8 (the tiles) when the tokens
+// are: then they agree to float rounding (TileAttentionMatchesVectorKernels).
+TEST_P(MlaSplitTest, TokensSplitEqualsHeadsSplit) {
+  const int64_t heads = GetParam().heads;
+  for (DType type : {DType::F32, DType::BF16, DType::Q8_0})
+    for (int64_t len : {0, 300, 1500})
+      for (int threads : {2, 3})
+        for (int64_t n : {int64_t(64) * threads, int64_t(64) * threads + 37}) {
+          const auto tokens = attend(type, len, n, threads, kNever, true);
+          const auto by_heads = attend(type, len, n, threads, kNever, false);
+          ASSERT_EQ(tokens.size(), by_heads.size());
+          const bool tiles_differ =
+              type == DType::BF16 && cpu_kernels().attend_bf16 && heads >= 6 && heads / threads < 6;
+          if (tiles_differ)
+            EXPECT_LE(max_diff(tokens, by_heads), 1e-5f * max_abs(by_heads))
+                << "len " << len << " n " << n << " threads " << threads;
+          else
+            EXPECT_EQ(tokens, by_heads)
+                << cache_type_name(type) << " len " << len << " n " << n << " threads " << threads;
+        }
 }
 
 // End to end: decoding token by token with the positions split equals one batch (which
