@@ -131,17 +131,20 @@ float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
 }
 
 // The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
-// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j).
+// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j), on the
+// vector unit: words u0, u1, u2 give
+//   [u0 & m1, (u2 & m2) | ((u0 >> 2) & 0x30…), u1 & m1, ((u2 >> 4) & m2) | ((u1 >> 2) & 0x30…)].
+// The 16-byte load stays inside the block (the quants follow the scales). Unpacking into a
+// word array and loading that as a vector stalled on store forwarding once per block.
 inline __m128i k4_scales_mins(const uint8_t* q) {
-  constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
-  uint32_t u[4];
-  std::memcpy(u, q, 12);
-  u[3] = ((u[2] >> 4) & kMask2) | (((u[1] >> 6) & kMask3) << 4);
-  const uint32_t mins_lo = u[1] & kMask1;
-  u[1] = (u[2] & kMask2) | (((u[0] >> 6) & kMask3) << 4);
-  u[2] = mins_lo;
-  u[0] &= kMask1;
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+  constexpr int kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kHigh2 = 0x30303030;
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));  // u0 u2 u1 u2
+  const __m128i b = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // u0 u0 u1 u1
+  const __m128i low = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                                    _mm_setr_epi32(kMask1, kMask2, kMask1, kMask2));
+  const __m128i high = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, kHigh2, 0, kHigh2));
+  return _mm_or_si128(low, high);
 }
 
 float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
@@ -178,16 +181,28 @@ float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
   return hsum(acc);
 }
 
+// vpshufb selectors: word 2k repeated over the low 128-bit lane, word 2k + 1 over the high.
+inline __m256i q6_scale_sel(int k) {
+  const __m128i lo = _mm_set1_epi16(int16_t((4 * k + 1) << 8 | 4 * k));
+  const __m128i hi = _mm_set1_epi16(int16_t((4 * k + 3) << 8 | (4 * k + 2)));
+  return _mm256_set_m128i(hi, lo);
+}
+
 float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+  const __m256i sel[4] = {q6_scale_sel(0), q6_scale_sel(1), q6_scale_sel(2), q6_scale_sel(3)};
   for (int64_t i = 0; i < nb; ++i) {
     const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(sc);
     // q - 32 is folded into the group sums: Σ_g sc[g]·32·bsums[g] is subtracted once.
-    const __m256i offs = _mm256_madd_epi16(
-        _mm256_cvtepi8_epi16(sc), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    const __m256i offs =
+        _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
     __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 5));
     for (int h = 0; h < 2; ++h) {
+      // Scales 8h … 8h + 7 (16-bit) in both 128-bit lanes, for the word shuffles below.
+      const __m256i sch =
+          h ? _mm256_permute4x64_epi64(sc16, 0xee) : _mm256_permute4x64_epi64(sc16, 0x44);
       const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].ql + 64 * h));
       const __m256i ql1 =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].ql + 64 * h + 32));
@@ -202,11 +217,10 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
       q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                              _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 6)), 2));
       for (int k = 0; k < 4; ++k) {
-        const int g = 8 * h + 2 * k;
         const __m256i y =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 128 * h + 32 * k));
-        const __m256i s =
-            _mm256_set_m128i(_mm_set1_epi16(a[i].scales[g + 1]), _mm_set1_epi16(a[i].scales[g]));
+        // Scale g in the low lane, g + 1 in the high one (words 2k and 2k + 1 of sch).
+        const __m256i s = _mm256_shuffle_epi8(sch, sel[k]);
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(s, _mm256_maddubs_epi16(q[k], y)));
       }
     }
