@@ -389,7 +389,7 @@ const CpuKernels& kernels_avx2() {
                             avx2::vec_dot_q4_K_q8_K,
                             avx2::vec_dot_q6_K_q8_K,
                             quantize_row_q8_K_ref,
-                            false,
+                            true,
                             avx2::gemm_tile,
                             127,
                             gemm_tile_unpack_none,
