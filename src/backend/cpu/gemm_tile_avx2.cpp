@@ -5,9 +5,11 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/gemm_tile.h"
 #include "backend/cpu/row_dot.h"
+#include "quant/blocks.h"
 
 namespace ds::avx2 {
 
@@ -53,7 +55,180 @@ void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t a
   }
 }
 
+// ---- Unpacking 16 weight rows into a tile with register transposes, 8 rows at a time ----
+// (The AVX-512 unpackers' layout and arithmetic on 256-bit vectors: a tile group's 64 bytes are
+// rows 0–7 then rows 8–15, so each half of the rows fills one 32-byte half of every group.)
+
+// out[j] lane r = dword j of the 32 bytes at p + r·rb (r < 8, j < 8).
+[[gnu::always_inline]] inline void transpose8x8(const uint8_t* p, size_t rb, __m256i out[8]) {
+  __m256i z[8], t[8], u[8];
+  DS_UNROLL for (int r = 0; r < 8; ++r) z[r] =
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + r * rb));
+  DS_UNROLL for (int a = 0; a < 8; a += 2) {
+    t[a] = _mm256_unpacklo_epi32(z[a], z[a + 1]);
+    t[a + 1] = _mm256_unpackhi_epi32(z[a], z[a + 1]);
+  }
+  DS_UNROLL for (int a = 0; a < 8; a += 4) {
+    u[a] = _mm256_unpacklo_epi64(t[a], t[a + 2]);
+    u[a + 1] = _mm256_unpackhi_epi64(t[a], t[a + 2]);
+    u[a + 2] = _mm256_unpacklo_epi64(t[a + 1], t[a + 3]);
+    u[a + 3] = _mm256_unpackhi_epi64(t[a + 1], t[a + 3]);
+  }
+  // u[j] (j < 4) holds dwords j (low lane) and j + 4 (high lane) of rows 0–3, u[4 + j] those
+  // of rows 4–7.
+  DS_UNROLL for (int j = 0; j < 4; ++j) {
+    out[j] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x20);
+    out[j + 4] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x31);
+  }
+}
+
+// out[j] lane r = dword j of the 16 bytes at p + r·rb (r < 8, j < 4).
+[[gnu::always_inline]] inline void transpose8x4(const uint8_t* p, size_t rb, __m256i out[4]) {
+  __m256i z[4];
+  DS_UNROLL for (int a = 0; a < 4; ++a) z[a] =
+      _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(p + (a + 4) * rb),
+                          reinterpret_cast<const __m128i*>(p + a * rb));
+  const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]), t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+  out[0] = _mm256_unpacklo_epi64(t0, t2);
+  out[1] = _mm256_unpackhi_epi64(t0, t2);
+  out[2] = _mm256_unpacklo_epi64(t1, t3);
+  out[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+// The f16 in the low 16 bits of each 32-bit lane, as f32.
+inline __m256 low_f16(__m256i v) {
+  const __m256i w = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(w, w), 0x08);
+  return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+}
+
+inline uint8_t* tile_block(uint8_t* tile, int64_t k) {
+  return tile + size_t(k) * kTileBlockBytes;
+}
+
+// The scales s and offsets o of rows 8h … 8h + 7 of a tile block.
+inline void store_scales(uint8_t* tb, int h, __m256 s, __m256 o) {
+  _mm256_store_ps(reinterpret_cast<float*>(tb + 512) + 8 * h, s);
+  _mm256_store_ps(reinterpret_cast<float*>(tb + 512 + 4 * kTileRows) + 8 * h, o);
+}
+
+// Q4_0 / Q5_0 blocks of 32 of rows 8h … 8h + 7 (rows: the first of them).
+template <int kKind>  // 0: Q4_0, 1: Q5_0
+void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* tile) {
+  constexpr size_t kBytes = kKind == 0 ? sizeof(BlockQ4_0) : sizeof(BlockQ5_0);
+  constexpr size_t kQs = kKind == 1 ? 6 : 2;  // offset of qs in the block
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int64_t k = 0; k < nb; ++k) {
+    uint8_t* tb = tile_block(tile, k);
+    const uint8_t* src = rows + k * kBytes;
+    // Bytes 0–15 of each block: d, then (Q5_0) the 32 high bits across dwords 0 and 1.
+    __m256i hdr[4];
+    transpose8x4(src, rb, hdr);
+    const __m256 d = low_f16(hdr[0]);
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kKind == 1)
+      qh = _mm256_or_si256(_mm256_srli_epi32(hdr[0], 16), _mm256_slli_epi32(hdr[1], 16));
+    __m256i q[4];
+    transpose8x4(src + kQs, rb, q);
+    DS_UNROLL for (int j = 0; j < 4; ++j) {
+      __m256i lo = _mm256_and_si256(q[j], m4),
+              hi = _mm256_and_si256(_mm256_srli_epi16(q[j], 4), m4);
+      if constexpr (kKind == 1) {
+        // Bit 4 of element e is bit e of qh: the 4 bits of group g spread to the bytes' bit 4
+        // by a multiply (the shifted copies occupy disjoint bit ranges, so nothing carries).
+        auto spread = [&](int g) {
+          const __m256i x = _mm256_and_si256(_mm256_srli_epi32(qh, 4 * g), _mm256_set1_epi32(15));
+          return _mm256_slli_epi32(
+              _mm256_and_si256(_mm256_mullo_epi32(x, _mm256_set1_epi32(0x00204081)),
+                               _mm256_set1_epi32(0x01010101)),
+              4);
+        };
+        lo = _mm256_or_si256(lo, spread(j));
+        hi = _mm256_or_si256(hi, spread(j + 4));
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tb + 64 * j + 32 * h), lo);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tb + 64 * (j + 4) + 32 * h), hi);
+    }
+    store_scales(tb, h, d, _mm256_mul_ps(d, _mm256_set1_ps(kKind == 0 ? 8.0f : 16.0f)));
+  }
+}
+
+// Q4_K super-blocks of rows 8h … 8h + 7 (rows: the first of them).
+void unpack_q4_K(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* tile) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i k1 = _mm256_set1_epi32(0x3f3f3f3f), k2 = _mm256_set1_epi32(0x0f0f0f0f),
+                k3 = _mm256_set1_epi32(0x03030303), byte = _mm256_set1_epi32(0xff);
+  for (int64_t i = 0; i < nb / 8; ++i) {
+    const uint8_t* src = rows + i * sizeof(BlockQ4_K);
+    // Header: dword 0 = d | dmin << 16, dwords 1–3 the 12 packed scale bytes.
+    __m256i hd[4];
+    transpose8x4(src, rb, hd);
+    const __m256 d = low_f16(hd[0]);
+    const __m256 dmin = low_f16(_mm256_srli_epi32(hd[0], 16));
+    // ggml's word-mask unpacking of the 6-bit scales and mins, 8 rows at once.
+    const __m256i u0 = hd[1], u1 = hd[2], u2 = hd[3];
+    const __m256i sc03 = _mm256_and_si256(u0, k1);
+    const __m256i sc47 =
+        _mm256_or_si256(_mm256_and_si256(u2, k2),
+                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), k3), 4));
+    const __m256i mn03 = _mm256_and_si256(u1, k1);
+    const __m256i mn47 =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), k2),
+                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), k3), 4));
+    for (int g = 0; g < 8; ++g) {
+      const __m128i sh = _mm_cvtsi32_si128(8 * (g % 4));
+      const __m256 sc =
+          _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(g < 4 ? sc03 : sc47, sh), byte));
+      const __m256 mn =
+          _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(g < 4 ? mn03 : mn47, sh), byte));
+      store_scales(tile_block(tile, 8 * i + g), h, _mm256_mul_ps(d, sc), _mm256_mul_ps(dmin, mn));
+    }
+    for (int c = 0; c < 4; ++c) {
+      __m256i q[8];
+      transpose8x8(src + 16 + 32 * c, rb, q);
+      uint8_t* lo = tile_block(tile, 8 * i + 2 * c);
+      uint8_t* hi = tile_block(tile, 8 * i + 2 * c + 1);
+      DS_UNROLL for (int j = 0; j < 8; ++j) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lo + 64 * j + 32 * h),
+                           _mm256_and_si256(q[j], m4));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(hi + 64 * j + 32 * h),
+                           _mm256_and_si256(_mm256_srli_epi16(q[j], 4), m4));
+      }
+    }
+  }
+}
+
 }  // namespace
+
+bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
+                      uint8_t* tile) {
+  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_K) return false;
+  if (nr < kTileRows) {
+    // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
+    // portable unpacker has them.
+    thread_local std::vector<uint8_t> padded;
+    padded.assign(kTileRows * row_bytes, 0);
+    std::memcpy(padded.data(), rows, size_t(nr) * row_bytes);
+    rows = padded.data();
+  }
+  const int64_t nb = cols / 32;
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* half = rows + size_t(8 * h) * row_bytes;
+    switch (gt) {
+      case GgmlType::Q4_0:
+        unpack32<0>(half, row_bytes, nb, h, tile);
+        break;
+      case GgmlType::Q5_0:
+        unpack32<1>(half, row_bytes, nb, h, tile);
+        break;
+      default:
+        unpack_q4_K(half, row_bytes, nb, h, tile);
+        break;
+    }
+  }
+  return true;
+}
 
 void gemm_tile(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
                float* out) {

@@ -392,7 +392,7 @@ const CpuKernels& kernels_avx2() {
                             true,
                             avx2::gemm_tile,
                             127,
-                            gemm_tile_unpack_none,
+                            avx2::gemm_tile_unpack,
                             64,
                             nullptr,
                             quantize_act_tile,
