@@ -25,7 +25,10 @@ int run(const std::string& isa) {
   std::printf("kernels: %s (supported:", cpu_kernels().name);
   for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx, Isa::kNeon})
     if (isa_supported(i)) std::printf(" %s", isa_name(i));
-  std::printf(")\nphysical cores: %d\n", ThreadPool::default_threads());
+  std::printf(")\n");
+  if (cpu_kernels().isa == Isa::kAvx2)
+    std::printf("integer tiles: %s\n", cpu_has_avx_vnni() ? "vpdpbusd (AVX-VNNI)" : "vpmaddubsw");
+  std::printf("physical cores: %d\n", ThreadPool::default_threads());
   return 0;
 }
 

@@ -17,7 +17,7 @@ namespace {
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-  bool avx512vnni = false, avx512bf16 = false;
+  bool avx512vnni = false, avx512bf16 = false, avx_vnni = false;
   bool amx_tile = false, amx_int8 = false, amx_bf16 = false;
   bool os_avx = false, os_avx512 = false, os_amx = false;
 };
@@ -48,7 +48,10 @@ CpuFeatures detect() {
     f.amx_tile = d & (1u << 24);
     f.amx_bf16 = d & (1u << 22);
   }
-  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = a & (1u << 5);
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+    f.avx_vnni = a & (1u << 4);
+    f.avx512bf16 = a & (1u << 5);
+  }
 #endif
   return f;
 }
@@ -115,6 +118,10 @@ std::vector<Isa> built_isas() {
 #else
   return {Isa::kScalar};
 #endif
+}
+
+bool cpu_has_avx_vnni() {
+  return features().avx_vnni && isa_supported(Isa::kAvx2);
 }
 
 bool cpu_has_amx_bf16() {

@@ -1,13 +1,19 @@
-// AVX2 kernel of the integer GEMM path (gemm_tile.h): vpmaddubsw (u8 weights × s8
+// AVX2 kernels of the integer GEMM path (gemm_tile.h): vpmaddubsw (u8 weights × s8
 // activations into 16-bit pair sums) then vpmaddwd by ones into 32-bit lanes, one lane per
 // row, 8 rows per vector. The pair sums cannot saturate for weights u ≤ 127 (the table says
-// so through gemm_tile_max_u); Q8_0 and IQ4 weights keep the row-dot path on AVX2.
+// so through gemm_tile_max_u); Q8_0 and IQ4 weights keep the row-dot path on AVX2. On CPUs
+// with AVX-VNNI (Alder Lake and later client cores) the table takes gemm_tile_vnni instead:
+// one vpdpbusd for the three, with 32-bit sums that hold any u ≤ 255, so Q8_0 and IQ4
+// weights take the tiles too. The integer sums are exact either way, so both kernels give
+// gemm_tile_ref's results bit for bit.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "backend/cpu/gemm_tile.h"
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/row_dot.h"
 #include "quant/blocks.h"
 
@@ -113,12 +119,20 @@ inline void store_scales(uint8_t* tb, int h, __m256 s, __m256 o) {
   _mm256_store_ps(reinterpret_cast<float*>(tb + 512 + 4 * kTileRows) + 8 * h, o);
 }
 
-// Q4_0 / Q5_0 blocks of 32 of rows 8h … 8h + 7 (rows: the first of them).
-template <int kKind>  // 0: Q4_0, 1: Q5_0
-void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* tile) {
-  constexpr size_t kBytes = kKind == 0 ? sizeof(BlockQ4_0) : sizeof(BlockQ5_0);
+// Q4_0 / Q5_0 / Q8_0 blocks of 32 of rows 8h … 8h + 7 (rows: the first of them; the first
+// `real` of them are the matrix's, the others zero padding).
+template <int kKind>  // 0: Q4_0, 1: Q5_0, 2: Q8_0
+void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int h, int real, uint8_t* tile) {
+  constexpr size_t kBytes = kKind == 0   ? sizeof(BlockQ4_0)
+                            : kKind == 1 ? sizeof(BlockQ5_0)
+                                         : sizeof(BlockQ8_0);
   constexpr size_t kQs = kKind == 1 ? 6 : 2;  // offset of qs in the block
   const __m256i m4 = _mm256_set1_epi8(0x0f);
+  // Q8_0: u = q + 128 (the sign bit flipped) on the real rows; padding rows stay zero, as the
+  // portable unpacker has them.
+  const __m256i flip = _mm256_and_si256(
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(real), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+      _mm256_set1_epi8(char(0x80)));
   for (int64_t k = 0; k < nb; ++k) {
     uint8_t* tb = tile_block(tile, k);
     const uint8_t* src = rows + k * kBytes;
@@ -126,6 +140,14 @@ void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* tile) 
     __m256i hdr[4];
     transpose8x4(src, rb, hdr);
     const __m256 d = low_f16(hdr[0]);
+    if constexpr (kKind == 2) {
+      __m256i q[8];
+      transpose8x8(src + kQs, rb, q);
+      DS_UNROLL for (int g = 0; g < 8; ++g) _mm256_store_si256(
+          reinterpret_cast<__m256i*>(tb + 64 * g + 32 * h), _mm256_xor_si256(q[g], flip));
+      store_scales(tb, h, d, _mm256_mul_ps(d, _mm256_set1_ps(128.0f)));
+      continue;
+    }
     __m256i qh = _mm256_setzero_si256();
     if constexpr (kKind == 1)
       qh = _mm256_or_si256(_mm256_srli_epi32(hdr[0], 16), _mm256_slli_epi32(hdr[1], 16));
@@ -199,11 +221,61 @@ void unpack_q4_K(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* til
   }
 }
 
+// gemm_tile_nt with vpdpbusd (AVX-VNNI, VEX-encoded).
+template <int NT>
+__attribute__((target("avx2,fma,avxvnni"))) void gemm_tile_vnni_nt(const uint8_t* tile, int64_t nb,
+                                                                   const uint8_t* act, int64_t as,
+                                                                   float* out) {
+  const int64_t cols = nb * 32;
+  __m256 acc[NT][2];
+  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < nb; ++k) {
+    const uint8_t* tb = tile + size_t(k) * kTileBlockBytes;
+    __m256i isum[NT][2];
+    DS_UNROLL for (int t = 0; t < NT; ++t) isum[t][0] = isum[t][1] = _mm256_setzero_si256();
+    DS_UNROLL for (int g = 0; g < 8; ++g) {
+      const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64 * g));
+      const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64 * g + 32));
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
+        const __m256i a = _mm256_set1_epi32(tile_load_i32(act + t * as + 32 * k + 4 * g));
+        isum[t][0] = _mm256_dpbusd_avx_epi32(isum[t][0], w0, a);
+        isum[t][1] = _mm256_dpbusd_avx_epi32(isum[t][1], w1, a);
+      }
+    }
+    const float* sp = reinterpret_cast<const float*>(tb + 512);
+    const float* op = sp + kTileRows;
+    DS_UNROLL for (int h = 0; h < 2; ++h) {
+      const __m256 s = _mm256_load_ps(sp + 8 * h), o = _mm256_load_ps(op + 8 * h);
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
+        const float* dt = reinterpret_cast<const float*>(act + t * as + cols);
+        acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t][h]),
+                                    _mm256_mul_ps(s, _mm256_set1_ps(dt[k])), acc[t][h]);
+        acc[t][h] = _mm256_fnmadd_ps(o, _mm256_set1_ps(dt[nb + k]), acc[t][h]);
+      }
+    }
+  }
+  DS_UNROLL for (int t = 0; t < NT; ++t) {
+    _mm256_storeu_ps(out + t * kTileRows, acc[t][0]);
+    _mm256_storeu_ps(out + t * kTileRows + 8, acc[t][1]);
+  }
+}
+
 }  // namespace
+
+void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
+                    float* out) {
+  int t = 0;
+  for (; t + 2 <= nt; t += 2)
+    gemm_tile_vnni_nt<2>(tile, nb, act + t * act_stride, act_stride, out + t * kTileRows);
+  if (t < nt) gemm_tile_vnni_nt<1>(tile, nb, act + t * act_stride, act_stride, out + t * kTileRows);
+}
 
 bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
                       uint8_t* tile) {
-  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_K) return false;
+  // Q8_0 (u up to 255) only where the table's kernel multiplies it (AVX-VNNI).
+  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_K &&
+      !(gt == GgmlType::Q8_0 && cpu_has_avx_vnni()))
+    return false;
   if (nr < kTileRows) {
     // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
     // portable unpacker has them.
@@ -215,12 +287,16 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
   const int64_t nb = cols / 32;
   for (int h = 0; h < 2; ++h) {
     const uint8_t* half = rows + size_t(8 * h) * row_bytes;
+    const int real = std::clamp(nr - 8 * h, 0, 8);
     switch (gt) {
       case GgmlType::Q4_0:
-        unpack32<0>(half, row_bytes, nb, h, tile);
+        unpack32<0>(half, row_bytes, nb, h, real, tile);
         break;
       case GgmlType::Q5_0:
-        unpack32<1>(half, row_bytes, nb, h, tile);
+        unpack32<1>(half, row_bytes, nb, h, real, tile);
+        break;
+      case GgmlType::Q8_0:
+        unpack32<2>(half, row_bytes, nb, h, real, tile);
         break;
       default:
         unpack_q4_K(half, row_bytes, nb, h, tile);

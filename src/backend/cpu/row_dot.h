@@ -67,6 +67,9 @@ inline constexpr int kStreamPrefetchBytes = 4096;
 
 namespace avx2 {
 DS_ROW_DOT_DECLS
+/// gemm_tile with vpdpbusd: needs AVX-VNNI (cpu_has_avx_vnni); any u ≤ 255.
+void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
+                    float* out);
 }  // namespace avx2
 namespace avx512 {
 DS_ROW_DOT_DECLS

@@ -10,6 +10,7 @@
 
 #include "backend/cpu/gemm_tile.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
 #include "ops/ops.h"
 #include "ops/qtile.h"
@@ -226,6 +227,43 @@ TEST_P(GemmTileTest, KernelBitIdenticalToReference) {
     }
   }
 }
+
+#if defined(__x86_64__)
+// The avx2 table takes one of two tile kernels (vpmaddubsw, or vpdpbusd where the CPU has
+// AVX-VNNI); both against the reference, whichever the table took: the plain one for
+// weights up to 127, the VNNI one up to 255.
+TEST(GemmTileAvx2, PlainAndVnniKernelsBitIdenticalToReference) {
+  if (!isa_supported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  struct Kernel {
+    GemmTileFn fn;
+    int max_u;
+    bool available;
+  };
+  for (const Kernel& kern : {Kernel{avx2::gemm_tile, 127, true},
+                             Kernel{avx2::gemm_tile_vnni, 255, cpu_has_avx_vnni()}}) {
+    if (!kern.available) continue;
+    for (int64_t cols : {32, 1408}) {
+      const int64_t nb = cols / 32;
+      Aligned tile(tile_bytes(cols));
+      fill_random_tile(tile.ptr, nb, kern.max_u, uint32_t(cols) + 11);
+      const size_t ab = tile_act_bytes(cols);
+      std::vector<uint8_t> act(ab * kTileTokens);
+      for (int t = 0; t < kTileTokens; ++t) {
+        const auto x = random_floats(size_t(cols), uint32_t(17 + t), 3.0f);
+        quantize_act_tile(x.data(), cols, act.data() + size_t(t) * ab);
+      }
+      for (int nt = 1; nt <= kTileTokens; ++nt) {
+        float got[kTileTokens * kTileRows], want[kTileTokens * kTileRows];
+        kern.fn(tile.ptr, nb, act.data(), int64_t(ab), nt, got);
+        gemm_tile_ref(tile.ptr, nb, act.data(), int64_t(ab), nt, want);
+        for (int i = 0; i < nt * kTileRows; ++i)
+          ASSERT_EQ(got[i], want[i])
+              << "max_u=" << kern.max_u << " cols=" << cols << " nt=" << nt << " i=" << i;
+      }
+    }
+  }
+}
+#endif
 
 // The many-token kernel (of the ISAs that have one) against the reference, for token counts
 // around its groups of 16 and partial tiles of rows.
