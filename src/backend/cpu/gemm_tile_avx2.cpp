@@ -9,7 +9,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/gemm_tile.h"
@@ -121,22 +123,27 @@ inline void store_scales(uint8_t* tb, int h, __m256 s, __m256 o) {
 
 // Q4_0 / Q5_0 / Q8_0 blocks of 32 of rows 8h … 8h + 7 (rows: the first of them; the first
 // `real` of them are the matrix's, the others zero padding).
-template <int kKind>  // 0: Q4_0, 1: Q5_0, 2: Q8_0
+template <int kKind>  // 0: Q4_0, 1: Q5_0, 2: Q8_0, 3: Q4_1, 4: Q5_1
 void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int h, int real, uint8_t* tile) {
   constexpr size_t kBytes = kKind == 0   ? sizeof(BlockQ4_0)
                             : kKind == 1 ? sizeof(BlockQ5_0)
-                                         : sizeof(BlockQ8_0);
-  constexpr size_t kQs = kKind == 1 ? 6 : 2;  // offset of qs in the block
+                            : kKind == 2 ? sizeof(BlockQ8_0)
+                            : kKind == 3 ? sizeof(BlockQ4_1)
+                                         : sizeof(BlockQ5_1);
+  // Offset of qs in the block; Q5_0 and Q5_1 carry a fifth bit per element in qh.
+  constexpr size_t kQs = kKind == 1 ? 6 : kKind == 3 ? 4 : kKind == 4 ? 8 : 2;
+  constexpr bool kFive = kKind == 1 || kKind == 4, kMin = kKind >= 3;
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   // Q8_0: u = q + 128 (the sign bit flipped) on the real rows; padding rows stay zero, as the
-  // portable unpacker has them.
+  // portable unpacker has them. (Shifted to bit 31, it also negates Q4_1 / Q5_1's m.)
   const __m256i flip = _mm256_and_si256(
       _mm256_cmpgt_epi32(_mm256_set1_epi32(real), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
       _mm256_set1_epi8(char(0x80)));
   for (int64_t k = 0; k < nb; ++k) {
     uint8_t* tb = tile_block(tile, k);
     const uint8_t* src = rows + k * kBytes;
-    // Bytes 0–15 of each block: d, then (Q5_0) the 32 high bits across dwords 0 and 1.
+    // Bytes 0–15 of each block: d (and m for Q4_1 / Q5_1), then the 32 high bits (Q5_0:
+    // across dwords 0 and 1; Q5_1: dword 1).
     __m256i hdr[4];
     transpose8x4(src, rb, hdr);
     const __m256 d = low_f16(hdr[0]);
@@ -151,12 +158,13 @@ void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int h, int real, uint8
     __m256i qh = _mm256_setzero_si256();
     if constexpr (kKind == 1)
       qh = _mm256_or_si256(_mm256_srli_epi32(hdr[0], 16), _mm256_slli_epi32(hdr[1], 16));
+    if constexpr (kKind == 4) qh = hdr[1];
     __m256i q[4];
     transpose8x4(src + kQs, rb, q);
     DS_UNROLL for (int j = 0; j < 4; ++j) {
       __m256i lo = _mm256_and_si256(q[j], m4),
               hi = _mm256_and_si256(_mm256_srli_epi16(q[j], 4), m4);
-      if constexpr (kKind == 1) {
+      if constexpr (kFive) {
         // Bit 4 of element e is bit e of qh: the 4 bits of group g spread to the bytes' bit 4
         // by a multiply (the shifted copies occupy disjoint bit ranges, so nothing carries).
         auto spread = [&](int g) {
@@ -172,17 +180,28 @@ void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int h, int real, uint8
       _mm256_store_si256(reinterpret_cast<__m256i*>(tb + 64 * j + 32 * h), lo);
       _mm256_store_si256(reinterpret_cast<__m256i*>(tb + 64 * (j + 4) + 32 * h), hi);
     }
-    store_scales(tb, h, d, _mm256_mul_ps(d, _mm256_set1_ps(kKind == 0 ? 8.0f : 16.0f)));
+    if constexpr (kMin) {
+      // o = −m on the real rows, negated by its sign bit (as the portable unpacker's −half(m):
+      // −0 for 0); padding rows keep +0, as the portable unpacker has them.
+      const __m256 m = low_f16(_mm256_srli_epi32(hdr[0], 16));
+      store_scales(tb, h, d, _mm256_xor_ps(m, _mm256_castsi256_ps(_mm256_slli_epi32(flip, 24))));
+    } else {
+      store_scales(tb, h, d, _mm256_mul_ps(d, _mm256_set1_ps(kKind == 0 ? 8.0f : 16.0f)));
+    }
   }
 }
 
-// Q4_K super-blocks of rows 8h … 8h + 7 (rows: the first of them).
-void unpack_q4_K(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* tile) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
+// Q4_K, or Q5_K (kFive: the fifth bit of group g's element l is bit g of qh[l]),
+// super-blocks of rows 8h … 8h + 7 (rows: the first of them).
+template <bool kFive>
+void unpack_k4(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* tile) {
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  constexpr size_t kQs = offsetof(Block, qs);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
   const __m256i k1 = _mm256_set1_epi32(0x3f3f3f3f), k2 = _mm256_set1_epi32(0x0f0f0f0f),
                 k3 = _mm256_set1_epi32(0x03030303), byte = _mm256_set1_epi32(0xff);
   for (int64_t i = 0; i < nb / 8; ++i) {
-    const uint8_t* src = rows + i * sizeof(BlockQ4_K);
+    const uint8_t* src = rows + i * sizeof(Block);
     // Header: dword 0 = d | dmin << 16, dwords 1–3 the 12 packed scale bytes.
     __m256i hd[4];
     transpose8x4(src, rb, hd);
@@ -206,16 +225,27 @@ void unpack_q4_K(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* til
           _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(g < 4 ? mn03 : mn47, sh), byte));
       store_scales(tile_block(tile, 8 * i + g), h, _mm256_mul_ps(d, sc), _mm256_mul_ps(dmin, mn));
     }
+    __m256i qh[8];
+    if constexpr (kFive) transpose8x8(src + offsetof(BlockQ5_K, qh), rb, qh);
     for (int c = 0; c < 4; ++c) {
       __m256i q[8];
-      transpose8x8(src + 16 + 32 * c, rb, q);
+      transpose8x8(src + kQs + 32 * c, rb, q);
       uint8_t* lo = tile_block(tile, 8 * i + 2 * c);
       uint8_t* hi = tile_block(tile, 8 * i + 2 * c + 1);
       DS_UNROLL for (int j = 0; j < 8; ++j) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lo + 64 * j + 32 * h),
-                           _mm256_and_si256(q[j], m4));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(hi + 64 * j + 32 * h),
-                           _mm256_and_si256(_mm256_srli_epi16(q[j], 4), m4));
+        __m256i ul = _mm256_and_si256(q[j], m4);
+        __m256i uh = _mm256_and_si256(_mm256_srli_epi16(q[j], 4), m4);
+        if constexpr (kFive) {
+          // Bits 2c and 2c + 1 of each qh byte to bit 4 of the byte (masked before the shift
+          // left, so nothing crosses into the next byte).
+          const __m128i s0 = _mm_cvtsi32_si128(2 * c), s1 = _mm_cvtsi32_si128(2 * c + 1);
+          ul = _mm256_or_si256(
+              ul, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(qh[j], s0), one), 4));
+          uh = _mm256_or_si256(
+              uh, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(qh[j], s1), one), 4));
+        }
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lo + 64 * j + 32 * h), ul);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(hi + 64 * j + 32 * h), uh);
       }
     }
   }
@@ -273,7 +303,8 @@ void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t
 bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
                       uint8_t* tile) {
   // Q8_0 (u up to 255) only where the table's kernel multiplies it (AVX-VNNI).
-  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_K &&
+  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_1 &&
+      gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K && gt != GgmlType::Q5_K &&
       !(gt == GgmlType::Q8_0 && cpu_has_avx_vnni()))
     return false;
   if (nr < kTileRows) {
@@ -298,8 +329,17 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
       case GgmlType::Q8_0:
         unpack32<2>(half, row_bytes, nb, h, real, tile);
         break;
+      case GgmlType::Q4_1:
+        unpack32<3>(half, row_bytes, nb, h, real, tile);
+        break;
+      case GgmlType::Q5_1:
+        unpack32<4>(half, row_bytes, nb, h, real, tile);
+        break;
+      case GgmlType::Q5_K:
+        unpack_k4<true>(half, row_bytes, nb, h, tile);
+        break;
       default:
-        unpack_q4_K(half, row_bytes, nb, h, tile);
+        unpack_k4<false>(half, row_bytes, nb, h, tile);
         break;
     }
   }

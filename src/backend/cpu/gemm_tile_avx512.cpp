@@ -3,7 +3,9 @@
 // 32-bit lanes are the rows and the per-block scaling is one vector operation for 16 rows.
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/gemm_tile.h"
@@ -99,17 +101,22 @@ inline void store_scales(uint8_t* tb, __m512 s, __m512 o) {
 }
 
 // Q4_0 / Q5_0 / Q8_0 blocks of 32 of 16 rows: row r's block k starts at rows + r·rb + k·kBytes.
-template <int kKind>  // 0: Q4_0, 1: Q5_0, 2: Q8_0
+template <int kKind>  // 0: Q4_0, 1: Q5_0, 2: Q8_0, 3: Q4_1, 4: Q5_1
 void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int nr, uint8_t* tile) {
   constexpr size_t kBytes = kKind == 0   ? sizeof(BlockQ4_0)
                             : kKind == 1 ? sizeof(BlockQ5_0)
-                                         : sizeof(BlockQ8_0);
-  constexpr size_t kQs = kKind == 1 ? 6 : 2;  // offset of qs in the block
+                            : kKind == 2 ? sizeof(BlockQ8_0)
+                            : kKind == 3 ? sizeof(BlockQ4_1)
+                                         : sizeof(BlockQ5_1);
+  // Offset of qs in the block; Q5_0 and Q5_1 carry a fifth bit per element in qh.
+  constexpr size_t kQs = kKind == 1 ? 6 : kKind == 3 ? 4 : kKind == 4 ? 8 : 2;
+  constexpr bool kFive = kKind == 1 || kKind == 4, kMin = kKind >= 3;
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int64_t k = 0; k < nb; ++k) {
     uint8_t* tb = tile_block(tile, k);
     const uint8_t* src = rows + k * kBytes;
-    // Bytes 0–15 of each block: d, then (Q5_0) the 32 high bits across dwords 0 and 1.
+    // Bytes 0–15 of each block: d (and m for Q4_1 / Q5_1), then the 32 high bits (Q5_0:
+    // across dwords 0 and 1; Q5_1: dword 1).
     __m512i hdr[4];
     transpose16x4(src, rb, hdr);
     const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hdr[0]));
@@ -126,12 +133,13 @@ void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int nr, uint8_t* tile)
     __m512i qh = _mm512_setzero_si512();
     if constexpr (kKind == 1)
       qh = _mm512_or_si512(_mm512_srli_epi32(hdr[0], 16), _mm512_slli_epi32(hdr[1], 16));
+    if constexpr (kKind == 4) qh = hdr[1];
     __m512i q[4];
     transpose16x4(src + kQs, rb, q);
     DS_UNROLL for (int j = 0; j < 4; ++j) {
       __m512i lo = _mm512_and_si512(q[j], m4),
               hi = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4);
-      if constexpr (kKind == 1) {
+      if constexpr (kFive) {
         // Bit 4 of element e is bit e of qh: the 4 bits of group g spread to the bytes' bit 4
         // by a multiply (the shifted copies occupy disjoint bit ranges, so nothing carries).
         auto spread = [&](int g) {
@@ -147,16 +155,28 @@ void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int nr, uint8_t* tile)
       _mm512_store_si512(tb + 64 * j, lo);
       _mm512_store_si512(tb + 64 * (j + 4), hi);
     }
-    store_scales(tb, d, _mm512_mul_ps(d, _mm512_set1_ps(kKind == 0 ? 8.0f : 16.0f)));
+    if constexpr (kMin) {
+      // o = −m on the real rows, negated by its sign bit (as the portable unpacker's −half(m):
+      // −0 for 0); padding rows keep +0, as the portable unpacker has them.
+      const __m512 m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(hdr[0], 16)));
+      const __mmask16 real = __mmask16((1u << nr) - 1);
+      store_scales(tb, d, _mm512_mask_xor_ps(m, real, m, _mm512_set1_ps(-0.0f)));
+    } else {
+      store_scales(tb, d, _mm512_mul_ps(d, _mm512_set1_ps(kKind == 0 ? 8.0f : 16.0f)));
+    }
   }
 }
 
-void unpack_q4_K(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
+// Q4_K, or Q5_K (kFive: the fifth bit of group g's element l is bit g of qh[l]).
+template <bool kFive>
+void unpack_k4(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  constexpr size_t kQs = offsetof(Block, qs);
+  const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
   const __m512i k1 = _mm512_set1_epi32(0x3f3f3f3f), k2 = _mm512_set1_epi32(0x0f0f0f0f),
                 k3 = _mm512_set1_epi32(0x03030303), byte = _mm512_set1_epi32(0xff);
   for (int64_t i = 0; i < nb / 8; ++i) {
-    const uint8_t* src = rows + i * sizeof(BlockQ4_K);
+    const uint8_t* src = rows + i * sizeof(Block);
     // Header: dword 0 = d | dmin << 16, dwords 1–3 the 12 packed scale bytes.
     __m512i h[4];
     transpose16x4(src, rb, h);
@@ -180,14 +200,26 @@ void unpack_q4_K(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
           _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(g < 4 ? mn03 : mn47, sh), byte));
       store_scales(tile_block(tile, 8 * i + g), _mm512_mul_ps(d, sc), _mm512_mul_ps(dmin, mn));
     }
+    __m512i qh[8];
+    if constexpr (kFive) transpose16x8(src + offsetof(BlockQ5_K, qh), rb, qh);
     for (int c = 0; c < 4; ++c) {
       __m512i q[8];
-      transpose16x8(src + 16 + 32 * c, rb, q);
+      transpose16x8(src + kQs + 32 * c, rb, q);
       uint8_t* lo = tile_block(tile, 8 * i + 2 * c);
       uint8_t* hi = tile_block(tile, 8 * i + 2 * c + 1);
       DS_UNROLL for (int j = 0; j < 8; ++j) {
-        _mm512_store_si512(lo + 64 * j, _mm512_and_si512(q[j], m4));
-        _mm512_store_si512(hi + 64 * j, _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4));
+        __m512i ul = _mm512_and_si512(q[j], m4);
+        __m512i uh = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4);
+        if constexpr (kFive) {
+          // Bits 2c and 2c + 1 of each qh byte to bit 4 of the byte (masked before the shift
+          // left, so nothing crosses into the next byte).
+          ul = _mm512_or_si512(
+              ul, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh[j], 2 * c), one), 4));
+          uh = _mm512_or_si512(
+              uh, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh[j], 2 * c + 1), one), 4));
+        }
+        _mm512_store_si512(lo + 64 * j, ul);
+        _mm512_store_si512(hi + 64 * j, uh);
       }
     }
   }
@@ -279,7 +311,8 @@ void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst) {
 bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
                       uint8_t* tile) {
   if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 &&
-      gt != GgmlType::Q4_K && gt != GgmlType::Q6_K)
+      gt != GgmlType::Q4_1 && gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K &&
+      gt != GgmlType::Q5_K && gt != GgmlType::Q6_K)
     return false;
   if (nr < kTileRows) {
     // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
@@ -300,11 +333,20 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
     case GgmlType::Q8_0:
       unpack32<2>(rows, row_bytes, nb, nr, tile);
       break;
+    case GgmlType::Q4_1:
+      unpack32<3>(rows, row_bytes, nb, nr, tile);
+      break;
+    case GgmlType::Q5_1:
+      unpack32<4>(rows, row_bytes, nb, nr, tile);
+      break;
     case GgmlType::Q6_K:
       unpack_q6_K(rows, row_bytes, cols / kQKK, nr, tile);
       break;
+    case GgmlType::Q5_K:
+      unpack_k4<true>(rows, row_bytes, nb, tile);
+      break;
     default:
-      unpack_q4_K(rows, row_bytes, nb, tile);
+      unpack_k4<false>(rows, row_bytes, nb, tile);
       break;
   }
   return true;
