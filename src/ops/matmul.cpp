@@ -173,6 +173,14 @@ MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
     case GgmlType::Q6_K:
       p.row_dot = k.vec_dot_q6_K_q8_K;
       break;
+    case GgmlType::Q2_K:
+      if (!k.vec_dot_q2_K_q8_K) return p;  // rows widened to f32
+      p.row_dot = k.vec_dot_q2_K_q8_K;
+      break;
+    case GgmlType::Q3_K:
+      if (!k.vec_dot_q3_K_q8_K) return p;
+      p.row_dot = k.vec_dot_q3_K_q8_K;
+      break;
     default:
       return p;
   }

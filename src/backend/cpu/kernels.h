@@ -144,6 +144,14 @@ struct CpuKernels {
   void (*gemm_fp8_rows)(const uint8_t* w, int64_t ws, int nr, const float* const* scales,
                         int64_t block, const uint16_t* act, int64_t n, int64_t cols, float* y,
                         int64_t ys, const uint8_t* next);
+  /// Q2_K rows against Q8_K activations (quantize_row_q8_K_ref's layout), as the other
+  /// vec_dot_* row kernels; null where a table has none (matmul then widens rows to f32).
+  /// (Kept at the end of the table with the next one, where they were added.)
+  void (*vec_dot_q2_K_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                            float* y);
+  /// The same for Q3_K rows.
+  void (*vec_dot_q3_K_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                            float* y);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.

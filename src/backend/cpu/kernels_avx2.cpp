@@ -410,6 +410,8 @@ const CpuKernels& kernels_avx2() {
                             nullptr,
                             nullptr,
                             nullptr,
+                            nullptr,
+                            nullptr,
                             nullptr};
   return k;
 }

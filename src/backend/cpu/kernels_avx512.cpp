@@ -426,7 +426,9 @@ const CpuKernels& kernels_avx512() {
                             nullptr,
                             nullptr,
                             nullptr,
-                            nullptr};
+                            nullptr,
+                            avx512::vec_dot_q2_K_q8_K,
+                            avx512::vec_dot_q3_K_q8_K};
   return k;
 }
 

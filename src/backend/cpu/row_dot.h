@@ -74,6 +74,8 @@ void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t
 namespace avx512 {
 DS_ROW_DOT_DECLS
 void quantize_act_q4_K(const float* x, void* dst, int64_t n);
+void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y);
+void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y);
 }  // namespace avx512
 
 #undef DS_ROW_DOT_DECLS

@@ -427,6 +427,130 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
   DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
+// Q2_K: per 128-element half h, element 32j + l is bits 2j, 2j + 1 of qs[32h + l]; each
+// 16-element group g has a 4-bit scale (low nibble of scales[g]) and a 4-bit min (high
+// nibble): x = d·sc·q − dmin·m. Both j of a 64-element step come from one 32-byte load
+// broadcast to both halves of a register and shifted per 16-bit lane (the two bits stay in
+// their byte once masked); vpmaddubsw (q ∈ [0, 3] × the activations), then vpdpwssd by the
+// group's scale, as dot_q6_K. The min term takes the Q8_K group sums (bsums).
+template <int NT>
+void dot_q2_K(const BlockQ2_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+  __m512 acc[NT];
+  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m3 = _mm512_set1_epi8(3);
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+  const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+  // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
+  const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
+  for (int64_t i = 0; i < nb; ++i) {
+    // 1.3 lines per 84-byte block.
+    stream_prefetch(a + i);
+    if (i % 3 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4)));
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    __m512i sumi[NT];
+    DS_UNROLL for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      const __m512i qv = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * h)));
+      const __m512i q01 = _mm512_and_si512(_mm512_srlv_epi16(qv, sh01), m3);
+      const __m512i q23 = _mm512_and_si512(_mm512_srlv_epi16(qv, sh23), m3);
+      const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
+      const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
+        const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
+        const __m512i p23 =
+            _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p01, s01);
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p23, s23);
+      }
+    }
+    const float dw = _cvtsh_ss(a[i].d), mw = _cvtsh_ss(a[i].dmin);
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
+      const __m256i mins = _mm256_madd_epi16(
+          mn16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_set1_ps(mw * b[t][i].d),
+                                _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[t]);
+    }
+  }
+  DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+// Q3_K: the low two bits of element 128h + 32j + l as in Q2_K (bits 2j, 2j + 1 of
+// qs[32h + l]), the third bit is bit 4h + j of hmask[l], q = u − 4 with u = low | third << 2
+// ∈ [0, 7]; 16-element groups with signed 6-bit scales (packed as unpack_q3_k_scales reads
+// them): x = d·sc·(u − 4). vpmaddubsw on u, vpdpwssd by the group's scale, and the −4 folded
+// into the group sums: Σ_g sc[g]·4·bsums[g] subtracted once, as dot_q6_K does with 32.
+template <int NT>
+void dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+  __m512 acc[NT];
+  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m3 = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
+  const __m128i m4 = _mm_set1_epi8(0x0f), m2 = _mm_set1_epi8(0x03);
+  const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+  const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+  const __m128i hshift = _mm_setr_epi32(0, 2, 4, 6);
+  // Per half h, the hmask bits of j = 0, 1 and j = 2, 3 (one j per 256-bit half).
+  auto pair = [](int lo, int hi) {
+    return _mm512_inserti64x4(_mm512_set1_epi16(int16_t(lo)), _mm256_set1_epi16(int16_t(hi)), 1);
+  };
+  const __m512i hsh[2][2] = {{pair(0, 1), pair(2, 3)}, {pair(4, 5), pair(6, 7)}};
+  const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
+  for (int64_t i = 0; i < nb; ++i) {
+    // 1.7 lines per 110-byte block.
+    stream_prefetch(a + i);
+    if (i % 3 != 2) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
+    // The 16 scales: low nibbles of bytes 0–7, then their high nibbles; the top two bits of
+    // group 4m + k are bits 2m, 2m + 1 of byte 8 + k. (Loads stay inside the block.)
+    const __m128i lo8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a[i].scales));
+    const __m128i low =
+        _mm_unpacklo_epi64(_mm_and_si128(lo8, m4), _mm_and_si128(_mm_srli_epi16(lo8, 4), m4));
+    uint32_t h4;
+    std::memcpy(&h4, a[i].scales + 8, 4);
+    const __m128i top = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(int(h4)), hshift), m2);
+    const __m128i sc8 = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(top, 4)), _mm_set1_epi8(32));
+    const __m256i sc = _mm256_cvtepi8_epi16(sc8);
+    const __m512i sc16 = _mm512_castsi256_si512(sc);
+    const __m512i hm =
+        _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].hmask)));
+    __m512i sumi[NT];
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
+      const __m256i offs = _mm256_madd_epi16(
+          sc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+      sumi[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                 _mm512_slli_epi32(_mm512_zextsi256_si512(offs), 2));
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m512i qv = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * h)));
+      // Third bits: bit 4h + j of each hmask byte, to bit 2 (masked first, so it stays in
+      // its byte).
+      const __m512i t01 =
+          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hm, hsh[h][0]), one), 2);
+      const __m512i t23 =
+          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hm, hsh[h][1]), one), 2);
+      const __m512i u01 = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi16(qv, sh01), m3), t01);
+      const __m512i u23 = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi16(qv, sh23), m3), t23);
+      const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
+      const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
+        const __m512i p01 = _mm512_maddubs_epi16(u01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
+        const __m512i p23 =
+            _mm512_maddubs_epi16(u23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p01, s01);
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p23, s23);
+      }
+    }
+    const float dw = _cvtsh_ss(a[i].d);
+    DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] =
+        _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+  }
+  DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
 // Calls Dot<nt>::run with the nt activation rows of one call.
 template <typename W, template <int> class Dot>
 void k_rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y) {
@@ -450,6 +574,18 @@ template <int NT>
 struct Q4K {
   static void run(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
     dot_q4_K<NT>(a, b, nb, y);
+  }
+};
+template <int NT>
+struct Q2K {
+  static void run(const BlockQ2_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+    dot_q2_K<NT>(a, b, nb, y);
+  }
+};
+template <int NT>
+struct Q3K {
+  static void run(const BlockQ3_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+    dot_q3_K<NT>(a, b, nb, y);
   }
 };
 template <int NT>
@@ -615,6 +751,16 @@ void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, i
 void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   k_rows<BlockQ6_K, Q6K>(w, a, a_stride, nt, n, y);
+}
+
+void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  k_rows<BlockQ2_K, Q2K>(w, a, a_stride, nt, n, y);
+}
+
+void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  k_rows<BlockQ3_K, Q3K>(w, a, a_stride, nt, n, y);
 }
 
 }  // namespace ds::avx512

@@ -132,8 +132,11 @@ TEST_P(RowDotTest, QuantisedMatchReference) {
       {GgmlType::Q8_0, &CpuKernels::vec_dot_q8_0_q8_0},
       {GgmlType::Q5_0, &CpuKernels::vec_dot_q5_0_q8_0},
       {GgmlType::Q4_K, &CpuKernels::vec_dot_q4_K_q8_K, &CpuKernels::quantize_act_q4_K},
-      {GgmlType::Q6_K, &CpuKernels::vec_dot_q6_K_q8_K}};
+      {GgmlType::Q6_K, &CpuKernels::vec_dot_q6_K_q8_K},
+      {GgmlType::Q2_K, &CpuKernels::vec_dot_q2_K_q8_K},  // null in some tables
+      {GgmlType::Q3_K, &CpuKernels::vec_dot_q3_K_q8_K}};
   for (const QuantCase& c : cases) {
+    if (!(k().*c.fn)) continue;
     const QuantTraits* wt = quant_traits(c.weight);
     const QuantTraits* at = quant_traits(wt->vec_dot_type);
     // 32-element formats also take lengths that leave a partial group of 8 blocks and an
@@ -196,7 +199,8 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
   ThreadPool pool(2);
   const int64_t rows = 37, cols = 512;  // 37: partial row and register blocks
   for (GgmlType gt : {GgmlType::BF16, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K,
-                      GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q5_K, GgmlType::IQ4_XS}) {
+                      GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q5_K, GgmlType::IQ4_XS,
+                      GgmlType::Q2_K, GgmlType::Q3_K}) {
     const QuantTraits* wt = quant_traits(gt);
     const auto wf = random_floats(size_t(rows * cols), 5, 0.1f);
     std::vector<uint8_t> w(size_t(rows * cols / wt->block_size) * wt->block_bytes);
