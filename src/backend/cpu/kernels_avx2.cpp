@@ -411,8 +411,8 @@ const CpuKernels& kernels_avx2() {
                             nullptr,
                             nullptr,
                             nullptr,
-                            nullptr,
-                            nullptr};
+                            avx2::vec_dot_q2_K_q8_K,
+                            avx2::vec_dot_q3_K_q8_K};
   return k;
 }
 

@@ -67,6 +67,8 @@ inline constexpr int kStreamPrefetchBytes = 4096;
 
 namespace avx2 {
 DS_ROW_DOT_DECLS
+void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y);
+void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y);
 /// gemm_tile with vpdpbusd: needs AVX-VNNI (cpu_has_avx_vnni); any u ≤ 255.
 void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
                     float* out);

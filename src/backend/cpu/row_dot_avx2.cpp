@@ -247,6 +247,90 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
   return hsum(acc);
 }
 
+// Q2_K (layout in row_dot_avx512.cpp's dot_q2_K): per 32-element chunk j of half h, the two
+// bits (qs[32h + l] >> 2j) & 3, vpmaddubsw, then vpmaddwd by the chunk's two group scales
+// (one per 128-bit lane, as dot_q6_K picks them); the min term from the group sums.
+float dot_q2_K(const BlockQ2_K* a, const BlockQ8_K* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  const __m256i sel[4] = {q6_scale_sel(0), q6_scale_sel(1), q6_scale_sel(2), q6_scale_sel(3)};
+  for (int64_t i = 0; i < nb; ++i) {
+    // 1.3 lines per 84-byte block.
+    stream_prefetch(a + i);
+    if (i % 3 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4));
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    const __m256i mins =
+        _mm256_madd_epi16(mn16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i sch =
+          h ? _mm256_permute4x64_epi64(sc16, 0xee) : _mm256_permute4x64_epi64(sc16, 0x44);
+      const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * h));
+      for (int j = 0; j < 4; ++j) {
+        const __m256i q = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * j)), m3);
+        const __m256i y =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 128 * h + 32 * j));
+        sumi = _mm256_add_epi32(
+            sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(sch, sel[j]), _mm256_maddubs_epi16(q, y)));
+      }
+    }
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].dmin) * b[i].d), _mm256_cvtepi32_ps(mins),
+                           acc);
+  }
+  return hsum(acc);
+}
+
+// Q3_K (layout in row_dot_avx512.cpp's dot_q3_K): u = the two bits of Q2_K's layout | bit
+// 4h + j of hmask[l] << 2, x = d·sc·(u − 4); the −4 folded into the group sums.
+float dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  const __m128i m4 = _mm_set1_epi8(0x0f), m2 = _mm_set1_epi8(0x03);
+  const __m128i hshift = _mm_setr_epi32(0, 2, 4, 6);
+  const __m256i sel[4] = {q6_scale_sel(0), q6_scale_sel(1), q6_scale_sel(2), q6_scale_sel(3)};
+  for (int64_t i = 0; i < nb; ++i) {
+    // 1.7 lines per 110-byte block.
+    stream_prefetch(a + i);
+    if (i % 3 != 2) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
+    // The 16 signed scales (as dot_q3_K of row_dot_avx512.cpp unpacks them).
+    const __m128i lo8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a[i].scales));
+    const __m128i low =
+        _mm_unpacklo_epi64(_mm_and_si128(lo8, m4), _mm_and_si128(_mm_srli_epi16(lo8, 4), m4));
+    uint32_t h4;
+    std::memcpy(&h4, a[i].scales + 8, 4);
+    const __m128i top = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(int(h4)), hshift), m2);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(
+        _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(top, 4)), _mm_set1_epi8(32)));
+    const __m256i offs =
+        _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 2));
+    const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].hmask));
+    for (int h = 0; h < 2; ++h) {
+      const __m256i sch =
+          h ? _mm256_permute4x64_epi64(sc16, 0xee) : _mm256_permute4x64_epi64(sc16, 0x44);
+      const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * h));
+      for (int j = 0; j < 4; ++j) {
+        const __m256i third = _mm256_slli_epi16(
+            _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + j)), one), 2);
+        const __m256i u = _mm256_or_si256(
+            _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * j)), m3), third);
+        const __m256i y =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 128 * h + 32 * j));
+        sumi = _mm256_add_epi32(
+            sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(sch, sel[j]), _mm256_maddubs_epi16(u, y)));
+      }
+    }
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc);
+}
+
 template <typename W, typename A, float (*kDot)(const W*, const A*, int64_t), int64_t kQ>
 void rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y) {
   // A quantised weight row is at most a few KiB: looping tokens re-reads it from L1.
@@ -363,6 +447,16 @@ void vec_dot_q4_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, i
 void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   rows<BlockQ6_K, BlockQ8_K, dot_q6_K, kQKK>(w, a, a_stride, nt, n, y);
+}
+
+void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  rows<BlockQ2_K, BlockQ8_K, dot_q2_K, kQKK>(w, a, a_stride, nt, n, y);
+}
+
+void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                       float* y) {
+  rows<BlockQ3_K, BlockQ8_K, dot_q3_K, kQKK>(w, a, a_stride, nt, n, y);
 }
 
 }  // namespace ds::avx2
