@@ -181,6 +181,15 @@ MatmulPlan row_plan_for(const WeightView& w, const CpuKernels& k) {
       if (!k.vec_dot_q3_K_q8_K) return p;
       p.row_dot = k.vec_dot_q3_K_q8_K;
       break;
+    case GgmlType::IQ4_XS:
+      // Decode-sized calls; prompts take the tiles below (from the tile threshold on).
+      if (!k.vec_dot_iq4_xs_q8_K) return p;
+      p.row_dot = k.vec_dot_iq4_xs_q8_K;
+      break;
+    case GgmlType::IQ4_NL:
+      if (!k.vec_dot_iq4_nl_q8_0) return p;
+      p.row_dot = k.vec_dot_iq4_nl_q8_0;
+      break;
     default:
       return p;
   }

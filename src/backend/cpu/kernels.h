@@ -152,6 +152,12 @@ struct CpuKernels {
   /// The same for Q3_K rows.
   void (*vec_dot_q3_K_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                             float* y);
+  /// The same for IQ4_XS rows (null where a table has none: matmul then takes the tiles).
+  void (*vec_dot_iq4_xs_q8_K)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                              float* y);
+  /// IQ4_NL rows against Q8_0 activations (null where a table has none, as IQ4_XS).
+  void (*vec_dot_iq4_nl_q8_0)(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                              float* y);
 };
 
 /// Most activation rows (and BF16 weight rows) one fused kernel call handles.

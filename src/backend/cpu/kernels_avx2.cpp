@@ -412,7 +412,9 @@ const CpuKernels& kernels_avx2() {
                             nullptr,
                             nullptr,
                             avx2::vec_dot_q2_K_q8_K,
-                            avx2::vec_dot_q3_K_q8_K};
+                            avx2::vec_dot_q3_K_q8_K,
+                            avx2::vec_dot_iq4_xs_q8_K,
+                            avx2::vec_dot_iq4_nl_q8_0};
   return k;
 }
 

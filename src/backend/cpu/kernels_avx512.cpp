@@ -428,7 +428,9 @@ const CpuKernels& kernels_avx512() {
                             nullptr,
                             nullptr,
                             avx512::vec_dot_q2_K_q8_K,
-                            avx512::vec_dot_q3_K_q8_K};
+                            avx512::vec_dot_q3_K_q8_K,
+                            avx512::vec_dot_iq4_xs_q8_K,
+                            avx512::vec_dot_iq4_nl_q8_0};
   return k;
 }
 

@@ -197,7 +197,9 @@ const CpuKernels& kernels_scalar() {
                             nullptr,
                             nullptr,
                             vec_dot_rows<vec_dot_q2_K_q8_K>,
-                            vec_dot_rows<vec_dot_q3_K_q8_K>};
+                            vec_dot_rows<vec_dot_q3_K_q8_K>,
+                            nullptr,
+                            nullptr};
   return k;
 }
 

@@ -331,6 +331,62 @@ float dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* b, int64_t nb) {
   return hsum(acc);
 }
 
+// 32 IQ4 nibbles (qs: 16 bytes, low nibbles first) as code-book values (int8).
+inline __m256i iq4_values(const uint8_t* qs, __m256i book) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  return _mm256_shuffle_epi8(
+      book, _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4)));
+}
+
+inline __m256i iq4_book() {
+  return _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+}
+
+// IQ4_XS (layout in row_dot_avx512.cpp's dot_iq4_xs): per group, the code book by vpshufb,
+// |w| times x carrying w's sign, then vpmaddwd by the group's scale.
+float dot_iq4_xs(const BlockIQ4_XS* a, const BlockQ8_K* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i book = iq4_book();
+  for (int64_t i = 0; i < nb; ++i) {
+    // 2.1 lines per 136-byte block.
+    stream_prefetch(a + i);
+    stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
+    if (i % 8 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 128);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int g = 0; g < 8; ++g) {
+      const __m256i w = iq4_values(a[i].qs + 16 * g, book);
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 32 * g));
+      const int16_t ls = int16_t((((a[i].scales_l[g / 2] >> (4 * (g % 2))) & 0xf) |
+                                  (((a[i].scales_h >> (2 * g)) & 3) << 4)) -
+                                 32);
+      sumi = _mm256_add_epi32(
+          sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)),
+                                  _mm256_set1_epi16(ls)));
+    }
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc);
+}
+
+// IQ4_NL against Q8_0 blocks: the code book by vpshufb, then as dot_q8_0.
+float dot_iq4_nl(const BlockIQ4_NL* a, const BlockQ8_0* b, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i book = iq4_book();
+  for (int64_t i = 0; i < nb; ++i) {
+    if (i % 4 == 0) stream_prefetch(a + i);  // about one line per four 18-byte blocks
+    const __m256i w = iq4_values(a[i].qs, book);
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    const __m256i p =
+        sum_i16_pairs(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d)),
+                          _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
 template <typename W, typename A, float (*kDot)(const W*, const A*, int64_t), int64_t kQ>
 void rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y) {
   // A quantised weight row is at most a few KiB: looping tokens re-reads it from L1.
@@ -457,6 +513,16 @@ void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, i
 void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   rows<BlockQ3_K, BlockQ8_K, dot_q3_K, kQKK>(w, a, a_stride, nt, n, y);
+}
+
+void vec_dot_iq4_xs_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                         float* y) {
+  rows<BlockIQ4_XS, BlockQ8_K, dot_iq4_xs, kQKK>(w, a, a_stride, nt, n, y);
+}
+
+void vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                         float* y) {
+  rows<BlockIQ4_NL, BlockQ8_0, dot_iq4_nl, kQK32>(w, a, a_stride, nt, n, y);
 }
 
 }  // namespace ds::avx2

@@ -14,6 +14,7 @@
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
 #include "quant/blocks.h"
+#include "quant/quant.h"
 
 namespace ds::avx512 {
 
@@ -277,6 +278,32 @@ float dot_q5_0_pairs(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
     acc_p = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(d), acc_p);
   };
   return pair_blocks(a, b, nb, pair, dot_q5_0);
+}
+
+// IQ4_NL pairs: the two blocks' nibbles in element order as for Q5_0, the code book by
+// vpshufb, then |w| times x carrying w's sign by vpdpbusd (as Q8_0). An odd last block takes
+// the reference.
+float dot_iq4_nl_one(const BlockIQ4_NL* a, const BlockQ8_0* b, int64_t nb) {
+  return vec_dot_iq4_nl_q8_0(a, b, nb * kQK32);
+}
+float dot_iq4_nl_pairs(const BlockIQ4_NL* a, const BlockQ8_0* b, int64_t nb) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i book =
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  auto pair = [&](const BlockIQ4_NL* wa, const BlockQ8_0* xb, __m512 s, __m512& acc_p) {
+    stream_prefetch(wa);  // about one line per 64 bytes consumed
+    const __m256i v = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(wa[1].qs),
+                                          reinterpret_cast<const __m128i*>(wa[0].qs));
+    const __m512i nib = _mm512_and_si512(
+        _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), m4);
+    const __m512i w =
+        _mm512_shuffle_epi8(book, _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0)));
+    const __m512i x = load_pair(xb[0].qs, xb[1].qs);
+    const __m512i xs = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+    const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
+    acc_p = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(d), acc_p);
+  };
+  return pair_blocks(a, b, nb, pair, dot_iq4_nl_one);
 }
 
 // The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
@@ -551,6 +578,53 @@ void dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
   DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
+// IQ4_XS: 8 groups of 32 with a 6-bit scale ls (x = d·(ls − 32)·kIq4nlValues[q]); group g's
+// elements are the low nibbles of qs[16g …] then their high nibbles. Two groups per step:
+// their 32 bytes as [low g | high g | low g+1 | high g+1] by one lane shuffle, the code book
+// by vpshufb, then |w| times x carrying w's sign (vpmaddubsw: |w| ≤ 127, so the pair sums do
+// not saturate) and vpdpwssd by the two groups' scales.
+template <int NT>
+void dot_iq4_xs(const BlockIQ4_XS* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+  __m512 acc[NT];
+  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i book =
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  for (int64_t i = 0; i < nb; ++i) {
+    // 2.1 lines per 136-byte block.
+    stream_prefetch(a + i);
+    stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
+    if (i % 8 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 128);
+    __m512i sumi[NT];
+    DS_UNROLL for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+    for (int g = 0; g < 8; g += 2) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 16 * g));
+      const __m512i nib = _mm512_and_si512(
+          _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), m4);
+      const __m512i w =
+          _mm512_shuffle_epi8(book, _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0)));
+      const __m512i aw = _mm512_abs_epi8(w);
+      const __mmask64 neg = _mm512_movepi8_mask(w);
+      auto ls = [&](int k) {
+        return int16_t((((a[i].scales_l[k / 2] >> (4 * (k % 2))) & 0xf) |
+                        (((a[i].scales_h >> (2 * k)) & 3) << 4)) -
+                       32);
+      };
+      const __m512i sc =
+          _mm512_inserti64x4(_mm512_set1_epi16(ls(g)), _mm256_set1_epi16(ls(g + 1)), 1);
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
+        const __m512i x = _mm512_loadu_si512(b[t][i].qs + 32 * g);
+        const __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+        sumi[t] = _mm512_dpwssd_epi32(sumi[t], _mm512_maddubs_epi16(aw, xs), sc);
+      }
+    }
+    const float dw = _cvtsh_ss(a[i].d);
+    DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] =
+        _mm512_fmadd_ps(_mm512_set1_ps(dw * b[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+  }
+  DS_UNROLL for (int t = 0; t < NT; ++t) y[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
 // Calls Dot<nt>::run with the nt activation rows of one call.
 template <typename W, template <int> class Dot>
 void k_rows(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y) {
@@ -586,6 +660,12 @@ template <int NT>
 struct Q3K {
   static void run(const BlockQ3_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
     dot_q3_K<NT>(a, b, nb, y);
+  }
+};
+template <int NT>
+struct IQ4XS {
+  static void run(const BlockIQ4_XS* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
+    dot_iq4_xs<NT>(a, b, nb, y);
   }
 };
 template <int NT>
@@ -703,6 +783,15 @@ void vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t a_stride, int nt, i
         n / kQK32);
 }
 
+void vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                         float* y) {
+  for (int t = 0; t < nt; ++t)
+    y[t] = dot_iq4_nl_pairs(
+        static_cast<const BlockIQ4_NL*>(w),
+        reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride),
+        n / kQK32);
+}
+
 // quantize_row_q8_K_ref's arithmetic on 16 lanes (the same products, rounded to nearest
 // even as nearest_int does), storing each 16-element group where dot_q4_K reads it.
 void quantize_act_q4_K(const float* x, void* dst, int64_t n) {
@@ -761,6 +850,11 @@ void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, i
 void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
                        float* y) {
   k_rows<BlockQ3_K, Q3K>(w, a, a_stride, nt, n, y);
+}
+
+void vec_dot_iq4_xs_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
+                         float* y) {
+  k_rows<BlockIQ4_XS, IQ4XS>(w, a, a_stride, nt, n, y);
 }
 
 }  // namespace ds::avx512

@@ -134,7 +134,9 @@ TEST_P(RowDotTest, QuantisedMatchReference) {
       {GgmlType::Q4_K, &CpuKernels::vec_dot_q4_K_q8_K, &CpuKernels::quantize_act_q4_K},
       {GgmlType::Q6_K, &CpuKernels::vec_dot_q6_K_q8_K},
       {GgmlType::Q2_K, &CpuKernels::vec_dot_q2_K_q8_K},  // null in some tables
-      {GgmlType::Q3_K, &CpuKernels::vec_dot_q3_K_q8_K}};
+      {GgmlType::Q3_K, &CpuKernels::vec_dot_q3_K_q8_K},
+      {GgmlType::IQ4_XS, &CpuKernels::vec_dot_iq4_xs_q8_K},
+      {GgmlType::IQ4_NL, &CpuKernels::vec_dot_iq4_nl_q8_0}};
   for (const QuantCase& c : cases) {
     if (!(k().*c.fn)) continue;
     const QuantTraits* wt = quant_traits(c.weight);
@@ -200,7 +202,7 @@ TEST_P(RowDotTest, MatmulFusedPathsMatchDequantised) {
   const int64_t rows = 37, cols = 512;  // 37: partial row and register blocks
   for (GgmlType gt : {GgmlType::BF16, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K,
                       GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q5_K, GgmlType::IQ4_XS,
-                      GgmlType::Q2_K, GgmlType::Q3_K}) {
+                      GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_NL}) {
     const QuantTraits* wt = quant_traits(gt);
     const auto wf = random_floats(size_t(rows * cols), 5, 0.1f);
     std::vector<uint8_t> w(size_t(rows * cols / wt->block_size) * wt->block_bytes);
