@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/kquant_scales_x86.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
 #include "quant/blocks.h"
@@ -140,23 +141,6 @@ float dot_q5_0(const BlockQ5_0* a, const BlockQ8_0* b, int64_t nb) {
   return hsum(acc);
 }
 
-// The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
-// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j), on the
-// vector unit: words u0, u1, u2 give
-//   [u0 & m1, (u2 & m2) | ((u0 >> 2) & 0x30…), u1 & m1, ((u2 >> 4) & m2) | ((u1 >> 2) & 0x30…)].
-// The 16-byte load stays inside the block (the quants follow the scales). Unpacking into a
-// word array and loading that as a vector stalled on store forwarding once per block.
-inline __m128i k4_scales_mins(const uint8_t* q) {
-  constexpr int kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kHigh2 = 0x30303030;
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  const __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));  // u0 u2 u1 u2
-  const __m128i b = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // u0 u0 u1 u1
-  const __m128i low = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
-                                    _mm_setr_epi32(kMask1, kMask2, kMask1, kMask2));
-  const __m128i high = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, kHigh2, 0, kHigh2));
-  return _mm_or_si128(low, high);
-}
-
 float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0f);
@@ -165,7 +149,7 @@ float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
     stream_prefetch(a + i);
     stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
     if (i % 4 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 128);
-    const __m128i sm = k4_scales_mins(a[i].scales);
+    const __m128i sm = x86::k4_scales_mins(a[i].scales);
     const float d = _cvtsh_ss(a[i].d) * b[i].d, dmin = _cvtsh_ss(a[i].dmin) * b[i].d;
     const __m256i mins =
         _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)),
@@ -290,22 +274,12 @@ float dot_q2_K(const BlockQ2_K* a, const BlockQ8_K* b, int64_t nb) {
 float dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* b, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
-  const __m128i m4 = _mm_set1_epi8(0x0f), m2 = _mm_set1_epi8(0x03);
-  const __m128i hshift = _mm_setr_epi32(0, 2, 4, 6);
   const __m256i sel[4] = {q6_scale_sel(0), q6_scale_sel(1), q6_scale_sel(2), q6_scale_sel(3)};
   for (int64_t i = 0; i < nb; ++i) {
     // 1.7 lines per 110-byte block.
     stream_prefetch(a + i);
     if (i % 3 != 2) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
-    // The 16 signed scales (as dot_q3_K of row_dot_avx512.cpp unpacks them).
-    const __m128i lo8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a[i].scales));
-    const __m128i low =
-        _mm_unpacklo_epi64(_mm_and_si128(lo8, m4), _mm_and_si128(_mm_srli_epi16(lo8, 4), m4));
-    uint32_t h4;
-    std::memcpy(&h4, a[i].scales + 8, 4);
-    const __m128i top = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(int(h4)), hshift), m2);
-    const __m256i sc16 = _mm256_cvtepi8_epi16(
-        _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(top, 4)), _mm_set1_epi8(32)));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(x86::q3_k_scales(a[i].scales));
     const __m256i offs =
         _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
     __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 2));

@@ -11,6 +11,7 @@
 
 #include "backend/cpu/avx512_math.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/kquant_scales_x86.h"
 #include "backend/cpu/row_dot.h"
 #include "core/dtype.h"
 #include "quant/blocks.h"
@@ -306,23 +307,6 @@ float dot_iq4_nl_pairs(const BlockIQ4_NL* a, const BlockQ8_0* b, int64_t nb) {
   return pair_blocks(a, b, nb, pair, dot_iq4_nl_one);
 }
 
-// The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
-// 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j), on the
-// vector unit: words u0, u1, u2 give
-//   [u0 & m1, (u2 & m2) | ((u0 >> 2) & 0x30…), u1 & m1, ((u2 >> 4) & m2) | ((u1 >> 2) & 0x30…)].
-// The 16-byte load stays inside the block (the quants follow the scales). Unpacking into a
-// word array and loading that as a vector stalled on store forwarding once per block.
-inline __m128i k4_scales_mins(const uint8_t* q) {
-  constexpr int kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kHigh2 = 0x30303030;
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  const __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));  // u0 u2 u1 u2
-  const __m128i b = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // u0 u0 u1 u1
-  const __m128i low = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
-                                    _mm_setr_epi32(kMask1, kMask2, kMask1, kMask2));
-  const __m128i high = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, kHigh2, 0, kHigh2));
-  return _mm_or_si128(low, high);
-}
-
 // 16-bit scale selectors for vpshufb over [scales 0–7 | mins 0–7] (u8) broadcast to every
 // 128-bit lane: the 16 low 16-bit lanes take scale `first`, the 16 high ones scale `second`
 // (the high byte of each lane is zeroed by index 0x80).
@@ -353,7 +337,7 @@ void dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
     stream_prefetch(a + i);
     stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
     if (i % 2 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 128);
-    const __m128i sm = k4_scales_mins(a[i].scales);
+    const __m128i sm = x86::k4_scales_mins(a[i].scales);
     const float dw = _cvtsh_ss(a[i].d), mw = _cvtsh_ss(a[i].dmin);
     // Min term: Σ_g mn[g]·(bsums[2g] + bsums[2g+1]), the 16-bit pairs in one vpmaddwd.
     const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
@@ -516,10 +500,8 @@ void dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
   __m512 acc[NT];
   DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m3 = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
-  const __m128i m4 = _mm_set1_epi8(0x0f), m2 = _mm_set1_epi8(0x03);
   const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
   const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
-  const __m128i hshift = _mm_setr_epi32(0, 2, 4, 6);
   // Per half h, the hmask bits of j = 0, 1 and j = 2, 3 (one j per 256-bit half).
   auto pair = [](int lo, int hi) {
     return _mm512_inserti64x4(_mm512_set1_epi16(int16_t(lo)), _mm256_set1_epi16(int16_t(hi)), 1);
@@ -530,16 +512,7 @@ void dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
     // 1.7 lines per 110-byte block.
     stream_prefetch(a + i);
     if (i % 3 != 2) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
-    // The 16 scales: low nibbles of bytes 0–7, then their high nibbles; the top two bits of
-    // group 4m + k are bits 2m, 2m + 1 of byte 8 + k. (Loads stay inside the block.)
-    const __m128i lo8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a[i].scales));
-    const __m128i low =
-        _mm_unpacklo_epi64(_mm_and_si128(lo8, m4), _mm_and_si128(_mm_srli_epi16(lo8, 4), m4));
-    uint32_t h4;
-    std::memcpy(&h4, a[i].scales + 8, 4);
-    const __m128i top = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(int(h4)), hshift), m2);
-    const __m128i sc8 = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(top, 4)), _mm_set1_epi8(32));
-    const __m256i sc = _mm256_cvtepi8_epi16(sc8);
+    const __m256i sc = _mm256_cvtepi8_epi16(x86::q3_k_scales(a[i].scales));
     const __m512i sc16 = _mm512_castsi256_si512(sc);
     const __m512i hm =
         _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].hmask)));
