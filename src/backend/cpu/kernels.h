@@ -188,7 +188,8 @@ bool amx_enable();
 /// True when the CPU has AMX-BF16 (the tile multiply of attn_amx.cpp).
 bool cpu_has_amx_bf16();
 /// Whether the CPU has AVX-VNNI (the VEX-encoded vpdpbusd of Alder Lake and later client
-/// cores, and of AVX-512 server cores): the avx2 table then takes its VNNI tile kernel.
+/// cores, and of Sapphire Rapids and later server cores): the avx2 table then takes its VNNI
+/// tile kernel.
 bool cpu_has_avx_vnni();
 
 }  // namespace ds
