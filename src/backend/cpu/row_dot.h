@@ -59,6 +59,14 @@ inline constexpr int kStreamPrefetchBytes = 4096;
                          float* y);                                                                \
   void vec_dot_q6_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,        \
                          float* y);                                                                \
+  void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,        \
+                         float* y);                                                                \
+  void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,        \
+                         float* y);                                                                \
+  void vec_dot_iq4_xs_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,      \
+                           float* y);                                                              \
+  void vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,      \
+                           float* y);                                                              \
   void gemm_tile(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,  \
                  float* out);                                                                      \
   bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,  \
@@ -67,12 +75,6 @@ inline constexpr int kStreamPrefetchBytes = 4096;
 
 namespace avx2 {
 DS_ROW_DOT_DECLS
-void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y);
-void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y);
-void vec_dot_iq4_xs_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
-                         float* y);
-void vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
-                         float* y);
 /// gemm_tile with vpdpbusd: needs AVX-VNNI (cpu_has_avx_vnni); any u ≤ 255.
 void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
                     float* out);
@@ -80,12 +82,6 @@ void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t
 namespace avx512 {
 DS_ROW_DOT_DECLS
 void quantize_act_q4_K(const float* x, void* dst, int64_t n);
-void vec_dot_q2_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y);
-void vec_dot_q3_K_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n, float* y);
-void vec_dot_iq4_xs_q8_K(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
-                         float* y);
-void vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t a_stride, int nt, int64_t n,
-                         float* y);
 }  // namespace avx512
 
 #undef DS_ROW_DOT_DECLS

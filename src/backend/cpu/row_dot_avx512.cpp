@@ -380,6 +380,24 @@ inline __m512i spread_idx(int first, int per) {
   return _mm512_load_si512(idx);
 }
 
+// The step the 16-element-group k-quants (Q2_K, Q3_K, Q6_K) share: the unsigned values of
+// elements 128h … 128h + 63 (q01) and 128h + 64 … 128h + 127 (q23) against each token's
+// activations by vpmaddubsw, then vpdpwssd by their groups' scales (sc16: the block's 16
+// scales as int16; idx: spread_idx for the groups 0, 4, 8, 12 on).
+template <int NT>
+[[gnu::always_inline]] inline void group16_step(__m512i q01, __m512i q23, const __m512i* idx,
+                                                __m512i sc16, const BlockQ8_K* const* b, int64_t i,
+                                                int h, __m512i (&sumi)[NT]) {
+  const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
+  const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
+  DS_UNROLL for (int t = 0; t < NT; ++t) {
+    const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
+    const __m512i p23 = _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
+    sumi[t] = _mm512_dpwssd_epi32(sumi[t], p01, s01);
+    sumi[t] = _mm512_dpwssd_epi32(sumi[t], p23, s23);
+  }
+}
+
 template <int NT>
 void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* y) {
   __m512 acc[NT];
@@ -421,15 +439,7 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
       // (ql & 0x0f) | hi, ((ql >> 4) & 0x0f) | hi: one ternary-logic op each (0xf8: A | (B & C)).
       const __m512i q01 = _mm512_ternarylogic_epi32(hi01, ql, m4, 0xf8);
       const __m512i q23 = _mm512_ternarylogic_epi32(hi23, _mm512_srli_epi16(ql, 4), m4, 0xf8);
-      const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
-      const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
-      DS_UNROLL for (int t = 0; t < NT; ++t) {
-        const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
-        const __m512i p23 =
-            _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
-        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p01, s01);
-        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p23, s23);
-      }
+      group16_step<NT>(q01, q23, idx, sc16, b, i, h, sumi);
     }
     const float dw = _cvtsh_ss(a[i].d);
     DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] =
@@ -468,15 +478,7 @@ void dot_q2_K(const BlockQ2_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * h)));
       const __m512i q01 = _mm512_and_si512(_mm512_srlv_epi16(qv, sh01), m3);
       const __m512i q23 = _mm512_and_si512(_mm512_srlv_epi16(qv, sh23), m3);
-      const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
-      const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
-      DS_UNROLL for (int t = 0; t < NT; ++t) {
-        const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
-        const __m512i p23 =
-            _mm512_maddubs_epi16(q23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
-        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p01, s01);
-        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p23, s23);
-      }
+      group16_step<NT>(q01, q23, idx, sc16, b, i, h, sumi);
     }
     const float dw = _cvtsh_ss(a[i].d), mw = _cvtsh_ss(a[i].dmin);
     DS_UNROLL for (int t = 0; t < NT; ++t) {
@@ -534,15 +536,7 @@ void dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
           _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hm, hsh[h][1]), one), 2);
       const __m512i u01 = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi16(qv, sh01), m3), t01);
       const __m512i u23 = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi16(qv, sh23), m3), t23);
-      const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16);
-      const __m512i s23 = _mm512_permutexvar_epi16(idx[2 * h + 1], sc16);
-      DS_UNROLL for (int t = 0; t < NT; ++t) {
-        const __m512i p01 = _mm512_maddubs_epi16(u01, _mm512_loadu_si512(b[t][i].qs + 128 * h));
-        const __m512i p23 =
-            _mm512_maddubs_epi16(u23, _mm512_loadu_si512(b[t][i].qs + 128 * h + 64));
-        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p01, s01);
-        sumi[t] = _mm512_dpwssd_epi32(sumi[t], p23, s23);
-      }
+      group16_step<NT>(u01, u23, idx, sc16, b, i, h, sumi);
     }
     const float dw = _cvtsh_ss(a[i].d);
     DS_UNROLL for (int t = 0; t < NT; ++t) acc[t] =
