@@ -284,6 +284,8 @@ BENCHMARK_CAPTURE(BM_MatmulPath, Q4_K, GgmlType::Q4_K)->Apply(path_args);
 BENCHMARK_CAPTURE(BM_MatmulPath, Q5_0, GgmlType::Q5_0)->Apply(path_args);
 BENCHMARK_CAPTURE(BM_MatmulPath, Q8_0, GgmlType::Q8_0)->Apply(path_args);
 BENCHMARK_CAPTURE(BM_MatmulPath, Q6_K, GgmlType::Q6_K)->Apply(path_args);
+BENCHMARK_CAPTURE(BM_MatmulPath, Q3_K, GgmlType::Q3_K)->Apply(path_args);
+BENCHMARK_CAPTURE(BM_MatmulPath, Q2_K, GgmlType::Q2_K)->Apply(path_args);
 
 BENCHMARK_CAPTURE(BM_MatmulCached, BF16_Avx512, Isa::kAvx512)->Apply(cached_args);
 BENCHMARK_CAPTURE(BM_MatmulCached, BF16_Avx2, Isa::kAvx2)->Apply(cached_args);

@@ -37,6 +37,7 @@ async function stream(url, messages, maxTokens, extra = {}) {
   const r = await fetch(url + "/v1/chat/completions", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ messages, max_tokens: maxTokens, temperature: 0, stream: true,
                            stream_options: { include_usage: true }, logit_bias: { "1": -100 }, ...extra }) });
+  if (!r.ok) throw new Error(`request failed (HTTP ${r.status}): ${await r.text()}`);
   const dec = new TextDecoder();
   let buf = "", first = 0, last = 0, usage = null;
   for await (const part of r.body) {
@@ -89,7 +90,9 @@ console.table(rows);
 console.log(`median ratio ${median(ratios).toFixed(2)}x`);
 
 // (2) Prefix cache: a long shared system prompt; cold vs cached time to first token.
-const srv2 = await startServer(DSINFER, ["-m", model, "--parallel", "2", "--ctx-size", "2048"]);
+// A context large enough for the prompt under a character-level tokenizer too (the shipped
+// model's: about 3,300 tokens).
+const srv2 = await startServer(DSINFER, ["-m", model, "--parallel", "2", "--ctx-size", "8192"]);
 servers.push(srv2);
 const system = Array.from({ length: 150 }, (_, i) => `rule ${i}: be precise.`).join(" ");
 const ask = (q) => [{ role: "system", content: system }, { role: "user", content: q }];

@@ -119,8 +119,9 @@ struct MatmulPlan {
   QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
   size_t act_row_bytes = 0;              // kQuant, kTile: bytes of one activation row
   TileRowUnpackFn unpack = nullptr;      // kTile: weight row -> tile values
-  bool grouped = false;  // kTile: activations in groups of kActGroup tokens (gemm_tile_rows)
-  int col_factor = 1;    // kTile: tile columns per matrix column (tile_col_factor)
+  bool grouped = false;    // kTile: activations in groups of kActGroup tokens (gemm_tile_rows)
+  int col_factor = 1;      // kTile: tile columns per matrix column (tile_col_factor)
+  bool half_sums = false;  // kTile: expanded activations' sums per half (tile_half_sums)
 };
 
 // Bytes of n tokens' activations in the plan's layout.
@@ -224,8 +225,8 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
   int max_u = 0;
   const TileRowUnpackFn f = tile_unpacker(w.dtype, &max_u);
   // Formats without a row-dot kernel take the integer path for any n: it beats dequantising
-  // to f32. Q6_K's tiles do twice the work (two tile blocks per 32 elements): from the
-  // table's wide_tile_min_tokens on at the default threshold.
+  // to f32. Q2_K's, Q3_K's and Q6_K's tiles do twice the work (two tile blocks per 32
+  // elements): from the table's wide_tile_min_tokens on at the default threshold.
   int64_t min_n = g_tile_min_tokens.load(std::memory_order_relaxed);
   if (tile_col_factor(w.dtype) > 1 && min_n >= kDefaultTileMinTokens)
     min_n = std::max<int64_t>(min_n, k.wide_tile_min_tokens);
@@ -234,6 +235,7 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
     p.path = MatmulPlan::Path::kTile;
     p.unpack = f;
     p.col_factor = tile_col_factor(w.dtype);
+    p.half_sums = tile_half_sums(w.dtype);
     p.act_row_bytes = tile_act_bytes(w.cols * p.col_factor);
     p.grouped = k.gemm_tile_rows != nullptr;
   }
@@ -266,7 +268,7 @@ void quantize_activations(const MatmulPlan& p, const float* x, int64_t cols, int
         quantize(x + t * cols, cols, row);
       } else {
         quantize(x + t * cols, cols, plain.data());
-        expand_act_tile(plain.data(), cols, p.col_factor, row);
+        expand_act_tile(plain.data(), cols, p.col_factor, p.half_sums, row);
       }
       if (p.grouped)
         group_act_tile(row, tcols, int(t % kActGroup), qa + size_t(t / kActGroup) * gb);

@@ -122,9 +122,25 @@ void unpack_iq4_xs(const void* row, int64_t cols, uint8_t* u, float* s, float* o
   }
 }
 
-// Q6_K in two tile blocks per 32 elements (tile_col_factor): u = the 6-bit value q, so that
-// s·u − o = d·sc·(q − 32) with s = d·sc and o = 32·s; the half a tile block does not cover
-// holds u = 32, which is exactly 0.
+// Formats with a scale per 16 elements (Q2_K, Q3_K, Q6_K) take two tile blocks per 32
+// elements (tile_col_factor): tile block 2k holds elements 32k … 32k + 15 of the super-block's
+// values q (then 16 times `pad`), tile block 2k + 1 the 16 `pad` values first, then the
+// others. ub: the super-block's 512 tile bytes.
+void spread_halves(const uint8_t* q, uint8_t pad, uint8_t* ub) {
+  for (int k = 0; k < kQKK / 32; ++k) {
+    std::memcpy(ub + 64 * k, q + 32 * k, 16);
+    std::memset(ub + 64 * k + 16, pad, 32);
+    std::memcpy(ub + 64 * k + 48, q + 32 * k + 16, 16);
+  }
+}
+
+// Element 128h + 32k + l of a Q2_K / Q3_K super-block: bits 2k of qs[32h + l].
+inline uint8_t q2_at(const uint8_t* qs, int e) {
+  return uint8_t((qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3);
+}
+
+// Q6_K: u = the 6-bit value q, so that s·u − o = d·sc·(q − 32) with s = d·sc and o = 32·s;
+// the half a tile block does not cover holds u = 32, which is exactly 0.
 void unpack_q6_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
   const auto* b = static_cast<const BlockQ6_K*>(row);
   for (int64_t i = 0; i < cols / kQKK; ++i) {
@@ -143,13 +159,7 @@ void unpack_q6_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) 
         qo[l + 96] = uint8_t((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
       }
     }
-    // Tile block 2k holds elements 32k … 32k + 15 of the block (then 32s), 2k + 1 the others.
-    uint8_t* ub = u + 2 * kQKK * i;
-    for (int k = 0; k < kQKK / 32; ++k) {
-      std::memcpy(ub + 64 * k, q + 32 * k, 16);
-      std::memset(ub + 64 * k + 16, 32, 32);
-      std::memcpy(ub + 64 * k + 48, q + 32 * k + 16, 16);
-    }
+    spread_halves(q, 32, u + 2 * kQKK * i);
     const float d = half(b[i].d);
     for (int g = 0; g < kQKK / 16; ++g) {
       const int64_t tb = 2 * (kQKK / 32) * i + g;
@@ -159,22 +169,75 @@ void unpack_q6_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) 
   }
 }
 
+// Q3_K: u = the 3-bit value (2 bits of qs, the third from hmask), s = d·(sc − 32), o = 4·s,
+// so that s·u − o = d·(sc − 32)·(u − 4); the other half holds u = 4, exactly 0.
+void unpack_q3_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ3_K*>(row);
+  for (int64_t i = 0; i < cols / kQKK; ++i) {
+    uint8_t q[kQKK];
+    for (int e = 0; e < kQKK; ++e)
+      q[e] = uint8_t(q2_at(b[i].qs, e) | (((b[i].hmask[e % 32] >> (e / 32)) & 1) << 2));
+    spread_halves(q, 4, u + 2 * kQKK * i);
+    int8_t sc[kQKK / 16];
+    quant_detail::unpack_q3_k_scales(b[i].scales, sc);
+    const float d = half(b[i].d);
+    for (int g = 0; g < kQKK / 16; ++g) {
+      const int64_t tb = 2 * (kQKK / 32) * i + g;
+      s[tb] = d * float(sc[g]);
+      o[tb] = 4 * s[tb];
+    }
+  }
+}
+
+// Q2_K: u = the 2-bit value, s = d·(sc & 15), o = dmin·(sc >> 4). No u makes s·u − o zero,
+// so the other half holds u = 0 and the activations' offset sums cover only the tile block's
+// own half (tile_half_sums): that half then adds exactly nothing.
+void unpack_q2_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ2_K*>(row);
+  for (int64_t i = 0; i < cols / kQKK; ++i) {
+    uint8_t q[kQKK];
+    for (int e = 0; e < kQKK; ++e) q[e] = q2_at(b[i].qs, e);
+    spread_halves(q, 0, u + 2 * kQKK * i);
+    const float d = half(b[i].d), dmin = half(b[i].dmin);
+    for (int g = 0; g < kQKK / 16; ++g) {
+      const int64_t tb = 2 * (kQKK / 32) * i + g;
+      s[tb] = d * float(b[i].scales[g] & 0xf);
+      o[tb] = dmin * float(b[i].scales[g] >> 4);
+    }
+  }
+}
+
 }  // namespace
 
 int tile_col_factor(DType dt) {
   GgmlType gt;
-  return dtype_to_ggml_type(dt, &gt) && gt == GgmlType::Q6_K ? 2 : 1;
+  if (!dtype_to_ggml_type(dt, &gt)) return 1;
+  return gt == GgmlType::Q6_K || gt == GgmlType::Q3_K || gt == GgmlType::Q2_K ? 2 : 1;
 }
 
-void expand_act_tile(const uint8_t* src, int64_t cols, int factor, uint8_t* dst) {
+bool tile_half_sums(DType dt) {
+  GgmlType gt;
+  return dtype_to_ggml_type(dt, &gt) && gt == GgmlType::Q2_K;
+}
+
+void expand_act_tile(const uint8_t* src, int64_t cols, int factor, bool half_sums, uint8_t* dst) {
   const int64_t nb = cols / 32, nbx = nb * factor, colsx = cols * factor;
   const float* d = reinterpret_cast<const float*>(src + cols);
+  const auto* q = reinterpret_cast<const int8_t*>(src);
   float* dx = reinterpret_cast<float*>(dst + colsx);
+  const int part = 32 / factor;
   for (int64_t k = 0; k < nb; ++k)
     for (int f = 0; f < factor; ++f) {
       std::memcpy(dst + 32 * (factor * k + f), src + 32 * k, 32);
       dx[factor * k + f] = d[k];
-      dx[nbx + factor * k + f] = d[nb + k];
+      if (half_sums) {
+        // d·Σq over this tile block's own part, as quantize_act_tile forms d·Σq.
+        int sum = 0;
+        for (int j = part * f; j < part * (f + 1); ++j) sum += q[32 * k + j];
+        dx[nbx + factor * k + f] = d[k] * float(sum);
+      } else {
+        dx[nbx + factor * k + f] = d[nb + k];
+      }
     }
 }
 
@@ -212,6 +275,12 @@ TileRowUnpackFn tile_unpacker(DType dt, int* max_u) {
     case GgmlType::Q6_K:
       *max_u = 63;
       return unpack_q6_K;
+    case GgmlType::Q3_K:
+      *max_u = 7;
+      return unpack_q3_K;
+    case GgmlType::Q2_K:
+      *max_u = 3;
+      return unpack_q2_K;
     default:
       return nullptr;
   }

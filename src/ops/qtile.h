@@ -16,16 +16,22 @@ using TileRowUnpackFn = void (*)(const void* row, int64_t cols, uint8_t* u, floa
 /// 16-bit pair sums needs u ≤ 128); null when the integer path does not cover `dt`.
 TileRowUnpackFn tile_unpacker(DType dt, int* max_u);
 
-/// Tile columns per matrix column of `dt`: 1, or 2 for Q6_K, whose scales cover 16 elements.
-/// A Q6_K 32-element block becomes two tile blocks, one per 16-element half with that half's
-/// scale; the other half's u is 32, the format's zero (w = s·u − o with o = 32·s), so it adds
-/// exactly nothing. The activations of a block are repeated for both (expand_act_tile).
-/// The unpacker then writes cols·factor values of u and cols·factor/32 of s and o.
+/// Tile columns per matrix column of `dt`: 1, or 2 for Q2_K, Q3_K and Q6_K, whose scales
+/// cover 16 elements. Their 32-element blocks become two tile blocks, one per 16-element half
+/// with that half's scale; the other half adds exactly nothing: for Q3_K and Q6_K its u is
+/// the format's zero (w = s·u − o with o = 4·s, 32·s), for Q2_K (no such u) it is 0 and the
+/// activations' d·Σq covers only the tile block's own half (tile_half_sums). The activations
+/// of a block are repeated for both (expand_act_tile). The unpacker then writes cols·factor
+/// values of u and cols·factor/32 of s and o.
 int tile_col_factor(DType dt);
 
+/// True when the expanded activations of `dt` carry d·Σq per tile block's own half (Q2_K).
+bool tile_half_sums(DType dt);
+
 /// A row in the tile activation layout of `cols` columns -> the layout of cols·factor columns
-/// (each 32-element block, its d and its d·Σq repeated `factor` times).
-void expand_act_tile(const uint8_t* src, int64_t cols, int factor, uint8_t* dst);
+/// (each 32-element block and its d repeated `factor` times; its d·Σq too, or with
+/// `half_sums` d times the sum of the q in the tile block's own 32/factor elements).
+void expand_act_tile(const uint8_t* src, int64_t cols, int factor, bool half_sums, uint8_t* dst);
 
 /// Rows [r0, r0 + nr) of `w` (nr ≤ kTileRows) into `tile` (tile_bytes(w.cols) bytes), rows
 /// past nr zero: with the ISA's SIMD unpacker where it has one, else row by row with `f`.

@@ -16,6 +16,7 @@
 
 #include "backend/cpu/gemm_tile.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/kquant_sixteens_x86.h"
 #include "backend/cpu/row_dot.h"
 #include "quant/blocks.h"
 
@@ -251,6 +252,47 @@ void unpack_k4(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* tile)
   }
 }
 
+// Q2_K, Q3_K and Q6_K in two tile blocks per 32 elements (ops/qtile.h, tile_col_factor),
+// super-blocks of rows 8h … 8h + 7 (rows: the first of them; the first `real` of them are the
+// matrix's): each row's super-block decoded to 512 bytes (tile block by tile block: its half
+// of the 32 values and 16 × kPad), then transposed, as in the AVX-512 unpacker.
+template <uint8_t kPad, class Block, class Decode>
+void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int h, int real, uint8_t* tile,
+                     Decode decode) {
+  alignas(32) uint8_t buf[8][2 * kQKK];
+  alignas(32) float scale[kQKK / 16][8], offset[kQKK / 16][8];
+  const __m256i pad = _mm256_set1_epi8(char(kPad));
+  // Padding rows: u = 0 and +0 scales, as the portable unpacker has them.
+  const __m256i keep =
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(real), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (int64_t i = 0; i < nsb; ++i) {
+    for (int r = 0; r < 8; ++r) {
+      __m256i q[8];
+      float s[kQKK / 16], o[kQKK / 16];
+      decode(reinterpret_cast<const Block*>(rows + r * rb) + i, q, s, o);
+      DS_UNROLL for (int c = 0; c < 8; ++c) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(buf[r] + 64 * c),
+                           _mm256_blend_epi32(pad, q[c], 0x0f));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(buf[r] + 64 * c + 32),
+                           _mm256_blend_epi32(pad, q[c], 0xf0));
+      }
+      for (int g = 0; g < kQKK / 16; ++g) {
+        scale[g][r] = s[g];
+        offset[g][r] = o[g];
+      }
+    }
+    for (int tb = 0; tb < kQKK / 16; ++tb) {
+      uint8_t* out = tile_block(tile, 16 * i + tb);
+      __m256i q[8];
+      transpose8x8(buf[0] + 32 * tb, 2 * kQKK, q);
+      DS_UNROLL for (int g = 0; g < 8; ++g) _mm256_store_si256(
+          reinterpret_cast<__m256i*>(out + 64 * g + 32 * h), _mm256_and_si256(keep, q[g]));
+      store_scales(out, h, _mm256_and_ps(_mm256_castsi256_ps(keep), _mm256_load_ps(scale[tb])),
+                   _mm256_and_ps(_mm256_castsi256_ps(keep), _mm256_load_ps(offset[tb])));
+    }
+  }
+}
+
 // gemm_tile_nt with vpdpbusd (AVX-VNNI, VEX-encoded).
 template <int NT>
 __attribute__((target("avx2,fma,avxvnni"))) void gemm_tile_vnni_nt(const uint8_t* tile, int64_t nb,
@@ -305,6 +347,7 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
   // Q8_0 (u up to 255) only where the table's kernel multiplies it (AVX-VNNI).
   if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_1 &&
       gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K && gt != GgmlType::Q5_K &&
+      gt != GgmlType::Q6_K && gt != GgmlType::Q3_K && gt != GgmlType::Q2_K &&
       !(gt == GgmlType::Q8_0 && cpu_has_avx_vnni()))
     return false;
   if (nr < kTileRows) {
@@ -337,6 +380,24 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
         break;
       case GgmlType::Q5_K:
         unpack_k4<true>(half, row_bytes, nb, h, tile);
+        break;
+      case GgmlType::Q6_K:
+        unpack_sixteens<32, BlockQ6_K>(half, row_bytes, cols / kQKK, h, real, tile,
+                                       [](const BlockQ6_K* b, __m256i* q, float* s, float* o) {
+                                         x86::decode_q6_K(b, q, s, o);
+                                       });
+        break;
+      case GgmlType::Q3_K:
+        unpack_sixteens<4, BlockQ3_K>(half, row_bytes, cols / kQKK, h, real, tile,
+                                      [](const BlockQ3_K* b, __m256i* q, float* s, float* o) {
+                                        x86::decode_q3_K(b, q, s, o);
+                                      });
+        break;
+      case GgmlType::Q2_K:
+        unpack_sixteens<0, BlockQ2_K>(half, row_bytes, cols / kQKK, h, real, tile,
+                                      [](const BlockQ2_K* b, __m256i* q, float* s, float* o) {
+                                        x86::decode_q2_K(b, q, s, o);
+                                      });
         break;
       default:
         unpack_k4<false>(half, row_bytes, nb, h, tile);

@@ -8,7 +8,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "backend/cpu/avx512_transpose.h"
 #include "backend/cpu/gemm_tile.h"
+#include "backend/cpu/kquant_sixteens_x86.h"
 #include "backend/cpu/row_dot.h"
 #include "quant/blocks.h"
 
@@ -225,52 +227,46 @@ void unpack_k4(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
   }
 }
 
-// Q6_K in two tile blocks per 32 elements (ops/qtile.h, tile_col_factor): each 16-element
-// half with its own scale, the other half u = 32 (exactly zero). Per super-block, the 16 rows
-// are decoded into one 512-byte row each (the tile blocks' bytes in order), then transposed.
-void unpack_q6_K(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_t* tile) {
+// Formats with a scale per 16 elements (Q2_K, Q3_K, Q6_K) in two tile blocks per 32 elements
+// (ops/qtile.h, tile_col_factor): each 16-element half with its own scale, the other half
+// u = kPad (the format's zero, or 0 for Q2_K). Per super-block, `decode` turns one row's
+// block into its 256 values q (8 vectors of 32, in element order) and its 16 scales s and
+// offsets o; the rows are laid out as one 512-byte row each (the tile blocks' bytes in
+// order), then transposed.
+template <uint8_t kPad, class Block, class Decode>
+void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_t* tile,
+                     Decode decode) {
   alignas(64) uint8_t buf[kTileRows][2 * kQKK];
-  alignas(64) float scale[kTileRows][kQKK / 16];
-  const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(0x03);
-  const __m512i zero_u = _mm512_set1_epi8(32);
+  // Row r's 16 scales and offsets; transposed, one vector per tile block.
+  alignas(64) float scale[kTileRows][kQKK / 16], offset[kTileRows][kQKK / 16];
+  const __m512i pad = _mm512_set1_epi8(char(kPad));
   const __mmask16 real = __mmask16((1u << nr) - 1);
   for (int64_t i = 0; i < nsb; ++i) {
     for (int r = 0; r < kTileRows; ++r) {
-      const auto* b = reinterpret_cast<const BlockQ6_K*>(rows + r * rb) + i;
-      for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * h));
-        const __m256i ql1 =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * h + 32));
-        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh + 32 * h));
-        // Elements 32c … 32c + 31 of the half: a nibble of ql and two bits of qh (q6_at).
-        const __m256i top[4] = {
-            _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)};
-        const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
-        DS_UNROLL for (int c = 0; c < 4; ++c) {
-          const __m512i q = _mm512_castsi256_si512(_mm256_or_si256(low[c], top[c]));
-          // [elements 0–15, 32 × 32, elements 16–31]: 128-bit lanes 0 and 1 to 0 and 3.
-          const __m512i v = _mm512_mask_mov_epi32(_mm512_shuffle_i32x4(q, q, 0x40), 0x0ff0, zero_u);
-          _mm512_store_si512(buf[r] + 64 * (4 * h + c), v);
-        }
+      __m256i q[8];
+      decode(reinterpret_cast<const Block*>(rows + r * rb) + i, q, scale[r], offset[r]);
+      DS_UNROLL for (int c = 0; c < 8; ++c) {
+        const __m512i v = _mm512_castsi256_si512(q[c]);
+        // [elements 0–15, 32 × kPad, elements 16–31]: 128-bit lanes 0 and 1 to 0 and 3.
+        _mm512_store_si512(buf[r] + 64 * c,
+                           _mm512_mask_mov_epi32(_mm512_shuffle_i32x4(v, v, 0x40), 0x0ff0, pad));
       }
-      const float d = _cvtsh_ss(b->d);
-      for (int g = 0; g < kQKK / 16; ++g) scale[r][g] = d * float(b->scales[g]);
     }
+    __m512 s[kTileRows], o[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) {
+      s[r] = _mm512_load_ps(scale[r]);
+      o[r] = _mm512_load_ps(offset[r]);
+    }
+    x86::transpose16(s);
+    x86::transpose16(o);
     for (int tb = 0; tb < kQKK / 16; ++tb) {
       uint8_t* out = tile_block(tile, 16 * i + tb);
       __m512i q[8];
       transpose16x8(buf[0] + 32 * tb, 2 * kQKK, q);
       DS_UNROLL for (int g = 0; g < 8; ++g)
           _mm512_store_si512(out + 64 * g, _mm512_maskz_mov_epi32(real, q[g]));
-      alignas(64) float sv[kTileRows];
-      for (int r = 0; r < kTileRows; ++r) sv[r] = scale[r][tb];
-      const __m512 s = _mm512_load_ps(sv);
-      store_scales(out, s, _mm512_mul_ps(s, _mm512_set1_ps(32.0f)));
+      // Padding rows: +0 scales, as the portable unpacker has them.
+      store_scales(out, _mm512_maskz_mov_ps(real, s[tb]), _mm512_maskz_mov_ps(real, o[tb]));
     }
   }
 }
@@ -312,7 +308,7 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
                       uint8_t* tile) {
   if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 &&
       gt != GgmlType::Q4_1 && gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K &&
-      gt != GgmlType::Q5_K && gt != GgmlType::Q6_K)
+      gt != GgmlType::Q5_K && gt != GgmlType::Q6_K && gt != GgmlType::Q3_K && gt != GgmlType::Q2_K)
     return false;
   if (nr < kTileRows) {
     // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
@@ -340,7 +336,19 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
       unpack32<4>(rows, row_bytes, nb, nr, tile);
       break;
     case GgmlType::Q6_K:
-      unpack_q6_K(rows, row_bytes, cols / kQKK, nr, tile);
+      unpack_sixteens<32, BlockQ6_K>(
+          rows, row_bytes, cols / kQKK, nr, tile,
+          [](const BlockQ6_K* b, __m256i* q, float* s, float* o) { x86::decode_q6_K(b, q, s, o); });
+      break;
+    case GgmlType::Q3_K:
+      unpack_sixteens<4, BlockQ3_K>(
+          rows, row_bytes, cols / kQKK, nr, tile,
+          [](const BlockQ3_K* b, __m256i* q, float* s, float* o) { x86::decode_q3_K(b, q, s, o); });
+      break;
+    case GgmlType::Q2_K:
+      unpack_sixteens<0, BlockQ2_K>(
+          rows, row_bytes, cols / kQKK, nr, tile,
+          [](const BlockQ2_K* b, __m256i* q, float* s, float* o) { x86::decode_q2_K(b, q, s, o); });
       break;
     case GgmlType::Q5_K:
       unpack_k4<true>(rows, row_bytes, nb, tile);

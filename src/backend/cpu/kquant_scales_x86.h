@@ -9,6 +9,8 @@
 #include <cstring>
 
 namespace ds::x86 {
+// Internal linkage: each file keeps the copy built for its own ISA.
+namespace {
 
 // The 16 bytes [scale 0..7, min 0..7] of a Q4_K / Q5_K block, unpacked from their 12-byte
 // 6-bit packing with ggml's word masks (equivalent to get_scale_min_k4 for every j): words
@@ -42,4 +44,5 @@ inline __m128i q3_k_scales(const uint8_t* packed) {
   return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(top, 4)), _mm_set1_epi8(32));
 }
 
+}  // namespace
 }  // namespace ds::x86

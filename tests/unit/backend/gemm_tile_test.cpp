@@ -119,77 +119,101 @@ TEST_P(GemmTileTest, UnpackedTilesMatchPortableAndDequantiser) {
   }
 }
 
-// Q6_K takes two tile blocks per 32 elements (tile_col_factor): each half's values equal the
-// dequantiser's, the other half of its tile block is exactly zero, and the activations are
-// the block's own, repeated.
-TEST(GemmTileQ6K, TwoTileBlocksPerBlock) {
-  Matrix m = make_matrix(GgmlType::Q6_K, 5, 512, 9);
-  ASSERT_EQ(tile_col_factor(m.view.dtype), 2);
-  int max_u = 0;
-  const TileRowUnpackFn f = tile_unpacker(m.view.dtype, &max_u);
-  ASSERT_NE(f, nullptr);
-  EXPECT_EQ(max_u, 63);
-  const int64_t cols = 512, tcols = 2 * cols;
-  Aligned tile(tile_bytes(tcols)), row_buf(size_t(tcols) * 2);
-  unpack_tile(f, m.view, 0, 5, tile.ptr, row_buf.ptr);
-  std::vector<float> deq(static_cast<size_t>(cols));
-  for (int r = 0; r < kTileRows; ++r) {
-    if (r < 5) dequantize_row(m.view, r, deq.data());
-    for (int64_t tb = 0; tb < tcols / 32; ++tb) {
-      const uint8_t* blk = tile.ptr + size_t(tb) * kTileBlockBytes;
-      float s, o;
-      std::memcpy(&s, blk + 512 + 4 * r, 4);
-      std::memcpy(&o, blk + 512 + 4 * kTileRows + 4 * r, 4);
-      for (int j = 0; j < 32; ++j) {
-        const int u = blk[64 * (j / 4) + 4 * r + j % 4];
-        ASSERT_LE(u, max_u);
-        const bool own = (j / 16) == tb % 2;  // the half this tile block stands for
-        const float v = s * float(u) - o;
-        if (!own || r >= 5) {
-          ASSERT_EQ(v, 0.0f) << "r=" << r << " tb=" << tb << " j=" << j;
-        } else {
-          const float ref = deq[size_t(32 * (tb / 2) + j)];
-          ASSERT_NEAR(v, ref, 4e-7 * (std::fabs(s) * 63 + std::fabs(o)) + 1e-30)
-              << "r=" << r << " tb=" << tb << " j=" << j;
+// Q2_K, Q3_K and Q6_K take two tile blocks per 32 elements (tile_col_factor): each half's
+// values equal the dequantiser's, and the other half of its tile block adds exactly nothing —
+// for Q3_K and Q6_K its values are zero, for Q2_K its u is 0 and the expanded activations'
+// d·Σq covers only the block's own half (tile_half_sums). The activations' q and d are the
+// block's own, repeated.
+TEST(GemmTileSixteens, TwoTileBlocksPerBlock) {
+  struct Case {
+    GgmlType gt;
+    int max_u;
+    bool half_sums;
+  };
+  for (const Case& c : {Case{GgmlType::Q6_K, 63, false}, Case{GgmlType::Q3_K, 7, false},
+                        Case{GgmlType::Q2_K, 3, true}}) {
+    const char* name = quant_traits(c.gt)->name;
+    Matrix m = make_matrix(c.gt, 5, 512, 9);
+    ASSERT_EQ(tile_col_factor(m.view.dtype), 2) << name;
+    ASSERT_EQ(tile_half_sums(m.view.dtype), c.half_sums) << name;
+    int max_u = 0;
+    const TileRowUnpackFn f = tile_unpacker(m.view.dtype, &max_u);
+    ASSERT_NE(f, nullptr) << name;
+    EXPECT_EQ(max_u, c.max_u) << name;
+    const int64_t cols = 512, tcols = 2 * cols;
+    Aligned tile(tile_bytes(tcols)), row_buf(size_t(tcols) * 2);
+    unpack_tile(f, m.view, 0, 5, tile.ptr, row_buf.ptr);
+    std::vector<float> deq(static_cast<size_t>(cols));
+    for (int r = 0; r < kTileRows; ++r) {
+      if (r < 5) dequantize_row(m.view, r, deq.data());
+      for (int64_t tb = 0; tb < tcols / 32; ++tb) {
+        const uint8_t* blk = tile.ptr + size_t(tb) * kTileBlockBytes;
+        float s, o;
+        std::memcpy(&s, blk + 512 + 4 * r, 4);
+        std::memcpy(&o, blk + 512 + 4 * kTileRows + 4 * r, 4);
+        for (int j = 0; j < 32; ++j) {
+          const int u = blk[64 * (j / 4) + 4 * r + j % 4];
+          ASSERT_LE(u, max_u) << name;
+          const bool own = (j / 16) == tb % 2;  // the half this tile block stands for
+          const float v = s * float(u) - o;
+          if (r >= 5) {
+            ASSERT_EQ(v, 0.0f) << name << " r=" << r << " tb=" << tb << " j=" << j;
+          } else if (!own) {
+            if (c.half_sums)
+              ASSERT_EQ(u, 0) << name << " r=" << r << " tb=" << tb << " j=" << j;
+            else
+              ASSERT_EQ(v, 0.0f) << name << " r=" << r << " tb=" << tb << " j=" << j;
+          } else {
+            const float ref = deq[size_t(32 * (tb / 2) + j)];
+            ASSERT_NEAR(v, ref, 4e-7 * (std::fabs(s) * float(max_u) + std::fabs(o)) + 1e-30)
+                << name << " r=" << r << " tb=" << tb << " j=" << j;
+          }
         }
       }
     }
-  }
-  // Activations: block k of the expanded row is block k / 2 of the plain one.
-  const auto x = random_floats(size_t(cols), 4, 1.0f);
-  std::vector<uint8_t> plain(tile_act_bytes(cols)), wide(tile_act_bytes(tcols));
-  quantize_act_tile(x.data(), cols, plain.data());
-  expand_act_tile(plain.data(), cols, 2, wide.data());
-  for (int64_t k = 0; k < tcols / 32; ++k) {
-    ASSERT_EQ(std::memcmp(wide.data() + 32 * k, plain.data() + 32 * (k / 2), 32), 0);
-    float d, dw;
-    for (int which : {0, 1}) {
-      std::memcpy(&d, plain.data() + cols + 4 * (which * cols / 32 + k / 2), 4);
-      std::memcpy(&dw, wide.data() + tcols + 4 * (which * tcols / 32 + k), 4);
-      ASSERT_EQ(d, dw);
+    // Activations: block k of the expanded row is block k / 2 of the plain one, with d·Σq of
+    // the whole block or, with half sums, of its half k % 2.
+    const auto x = random_floats(size_t(cols), 4, 1.0f);
+    std::vector<uint8_t> plain(tile_act_bytes(cols)), wide(tile_act_bytes(tcols));
+    quantize_act_tile(x.data(), cols, plain.data());
+    expand_act_tile(plain.data(), cols, 2, c.half_sums, wide.data());
+    for (int64_t k = 0; k < tcols / 32; ++k) {
+      ASSERT_EQ(std::memcmp(wide.data() + 32 * k, plain.data() + 32 * (k / 2), 32), 0) << name;
+      float d, dw, dsw;
+      std::memcpy(&d, plain.data() + cols + 4 * (k / 2), 4);
+      std::memcpy(&dw, wide.data() + tcols + 4 * k, 4);
+      ASSERT_EQ(d, dw) << name;
+      std::memcpy(&dsw, wide.data() + tcols + 4 * (tcols / 32 + k), 4);
+      int sum = 0;
+      for (int j = 0; j < 32; ++j)
+        if (!c.half_sums || j / 16 == k % 2) sum += int8_t(plain[size_t(32 * (k / 2) + j)]);
+      ASSERT_EQ(dsw, d * float(sum)) << name << " k=" << k;
     }
   }
 }
 
-// The ISA's Q6_K unpacker (two tile blocks per 32 elements) against the portable one, for a
-// full tile and a partial one.
-TEST_P(GemmTileTest, Q6KTilesMatchPortable) {
-  for (int64_t cols : {256, 1536}) {
-    const int64_t rows = 21;
-    Matrix m = make_matrix(GgmlType::Q6_K, rows, cols, uint32_t(cols) + 77);
-    int max_u = 0;
-    const TileRowUnpackFn f = tile_unpacker(m.view.dtype, &max_u);
-    ASSERT_NE(f, nullptr);
-    const size_t tb = tile_bytes(2 * cols);
-    Aligned got(tb), want(tb), row_buf(size_t(cols) * 4);
-    for (int64_t r0 : {int64_t(0), int64_t(16)}) {
-      const int nr = int(std::min<int64_t>(kTileRows, rows - r0));
-      set_cpu_isa(Isa::kScalar);
-      unpack_tile(f, m.view, r0, nr, want.ptr, row_buf.ptr);
-      set_cpu_isa(GetParam());
-      std::memset(got.ptr, 0xAB, tb);
-      unpack_tile(f, m.view, r0, nr, got.ptr, row_buf.ptr);
-      ASSERT_EQ(std::memcmp(got.ptr, want.ptr, tb), 0) << "cols=" << cols << " r0=" << r0;
+// The ISA's unpackers of the formats with two tile blocks per 32 elements against the
+// portable ones, for a full tile and a partial one.
+TEST_P(GemmTileTest, SixteensTilesMatchPortable) {
+  for (GgmlType gt : {GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::Q2_K}) {
+    for (int64_t cols : {256, 1536}) {
+      const int64_t rows = 21;
+      Matrix m = make_matrix(gt, rows, cols, uint32_t(cols) + 77 + uint32_t(gt));
+      int max_u = 0;
+      const TileRowUnpackFn f = tile_unpacker(m.view.dtype, &max_u);
+      ASSERT_NE(f, nullptr);
+      const size_t tb = tile_bytes(2 * cols);
+      Aligned got(tb), want(tb), row_buf(size_t(cols) * 4);
+      for (int64_t r0 : {int64_t(0), int64_t(16)}) {
+        const int nr = int(std::min<int64_t>(kTileRows, rows - r0));
+        set_cpu_isa(Isa::kScalar);
+        unpack_tile(f, m.view, r0, nr, want.ptr, row_buf.ptr);
+        set_cpu_isa(GetParam());
+        std::memset(got.ptr, 0xAB, tb);
+        unpack_tile(f, m.view, r0, nr, got.ptr, row_buf.ptr);
+        ASSERT_EQ(std::memcmp(got.ptr, want.ptr, tb), 0)
+            << quant_traits(gt)->name << " cols=" << cols << " r0=" << r0;
+      }
     }
   }
 }

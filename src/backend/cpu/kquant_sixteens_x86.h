@@ -1,0 +1,102 @@
+// The k-quants with a scale per 16 elements (Q2_K, Q3_K, Q6_K), one super-block of one row
+// decoded to its 256 values and 16 (scale, offset) pairs of the integer tiles (ops/qtile.h:
+// w = s·u − o per 16-element group): shared by the AVX2 and AVX-512 tile unpackers
+// (gemm_tile_avx2.cpp, gemm_tile_avx512.cpp). 256-bit code; included only by files built with
+// AVX2 and F16C or later. Internal linkage: each file keeps the copy built for its own ISA.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "backend/cpu/kquant_scales_x86.h"
+#include "quant/blocks.h"
+
+namespace ds::x86 {
+namespace {
+
+// q[c] = elements 32c … 32c + 31 as bytes; s[g], o[g] for the 16-element groups g.
+
+// Q6_K: u = the 6-bit value (a nibble of ql and two bits of qh), s = d·sc, o = 32·s.
+[[gnu::always_inline]] inline void decode_q6_K(const BlockQ6_K* b, __m256i q[8], float* s,
+                                               float* o) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(0x03);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * h));
+    const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh + 32 * h));
+    const __m256i top[4] = {_mm256_slli_epi16(_mm256_and_si256(qh, m3), 4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)};
+    const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+    for (int c = 0; c < 4; ++c) q[4 * h + c] = _mm256_or_si256(low[c], top[c]);
+  }
+  const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d)), k32 = _mm256_set1_ps(32.0f);
+  const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales));
+  for (int half = 0; half < 2; ++half) {
+    const __m256 sv =
+        _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8 * half))));
+    _mm256_storeu_ps(s + 8 * half, sv);
+    _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(k32, sv));
+  }
+}
+
+// Element 128h + 32c + l of a Q2_K / Q3_K super-block: bits 2c of qs[32h + l].
+[[gnu::always_inline]] inline void decode_2bit(const uint8_t* qs, __m256i q[8]) {
+  const __m256i m3 = _mm256_set1_epi8(0x03);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
+    q[4 * h] = _mm256_and_si256(v, m3);
+    q[4 * h + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3);
+    q[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3);
+    q[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
+  }
+}
+
+// Q3_K: u = the 2 bits of qs and the third from hmask (bit c of hmask[l] for element
+// 32c + l), s = d·(sc − 32), o = 4·s.
+[[gnu::always_inline]] inline void decode_q3_K(const BlockQ3_K* b, __m256i q[8], float* s,
+                                               float* o) {
+  decode_2bit(b->qs, q);
+  const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->hmask));
+  const __m256i four = _mm256_set1_epi8(4);
+  // Bit c of each byte to bit 2: shifted left or right by 16-bit lanes, then masked.
+  q[0] = _mm256_or_si256(q[0], _mm256_and_si256(_mm256_slli_epi16(hm, 2), four));
+  q[1] = _mm256_or_si256(q[1], _mm256_and_si256(_mm256_slli_epi16(hm, 1), four));
+  q[2] = _mm256_or_si256(q[2], _mm256_and_si256(hm, four));
+  q[3] = _mm256_or_si256(q[3], _mm256_and_si256(_mm256_srli_epi16(hm, 1), four));
+  q[4] = _mm256_or_si256(q[4], _mm256_and_si256(_mm256_srli_epi16(hm, 2), four));
+  q[5] = _mm256_or_si256(q[5], _mm256_and_si256(_mm256_srli_epi16(hm, 3), four));
+  q[6] = _mm256_or_si256(q[6], _mm256_and_si256(_mm256_srli_epi16(hm, 4), four));
+  q[7] = _mm256_or_si256(q[7], _mm256_and_si256(_mm256_srli_epi16(hm, 5), four));
+  const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d)), k4 = _mm256_set1_ps(4.0f);
+  const __m128i sc = q3_k_scales(b->scales);
+  for (int half = 0; half < 2; ++half) {
+    const __m256 sv =
+        _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8 * half))));
+    _mm256_storeu_ps(s + 8 * half, sv);
+    _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(k4, sv));
+  }
+}
+
+// Q2_K: u = the 2-bit value, s = d·(sc & 15), o = dmin·(sc >> 4).
+[[gnu::always_inline]] inline void decode_q2_K(const BlockQ2_K* b, __m256i q[8], float* s,
+                                               float* o) {
+  decode_2bit(b->qs, q);
+  const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d)), dmin = _mm256_set1_ps(_cvtsh_ss(b->dmin));
+  const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales));
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  const __m128i lo = _mm_and_si128(sc, m4), hi = _mm_and_si128(_mm_srli_epi16(sc, 4), m4);
+  for (int half = 0; half < 2; ++half) {
+    const __m256i l = _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8 * half));
+    const __m256i h = _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8 * half));
+    _mm256_storeu_ps(s + 8 * half, _mm256_mul_ps(d, _mm256_cvtepi32_ps(l)));
+    _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(h)));
+  }
+}
+
+}  // namespace
+}  // namespace ds::x86
