@@ -192,6 +192,77 @@ void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int h, int real, uint8
   }
 }
 
+// The IQ4 code values + 128 (u of the tiles, ops/qtile.cpp) in both 128-bit lanes, for
+// vpshufb lookups by nibble.
+inline __m256i iq4_table() {
+  alignas(16) uint8_t t[16];
+  for (int i = 0; i < 16; ++i) t[i] = uint8_t(kIq4nlValues[i] + 128);
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+
+// 16 bytes of IQ4 nibbles of rows 8h … 8h + 7 (row r at p + r·rb, Q4_0's order) into their
+// half of one tile block's 8 groups; rows outside `keep` get u = 0, as the portable unpacker
+// has them.
+[[gnu::always_inline]] inline void iq4_groups(const uint8_t* p, size_t rb, __m256i table,
+                                              __m256i keep, int h, uint8_t* tb) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256i q[4];
+  transpose8x4(p, rb, q);
+  DS_UNROLL for (int j = 0; j < 4; ++j) {
+    const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(q[j], m4));
+    const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q[j], 4), m4));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tb + 64 * j + 32 * h),
+                       _mm256_and_si256(keep, lo));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tb + 64 * (j + 4) + 32 * h),
+                       _mm256_and_si256(keep, hi));
+  }
+}
+
+// All ones in the lanes of the first `real` of 8 rows.
+inline __m256i real_rows(int real) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(real), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// IQ4_NL blocks of rows 8h … 8h + 7: u = the code value + 128, s = d, o = 128·d.
+void unpack_iq4_nl(const uint8_t* rows, size_t rb, int64_t nb, int h, int real, uint8_t* tile) {
+  const __m256i table = iq4_table(), keep = real_rows(real);
+  for (int64_t k = 0; k < nb; ++k) {
+    uint8_t* tb = tile_block(tile, k);
+    const uint8_t* src = rows + k * sizeof(BlockIQ4_NL);
+    __m256i hdr[4];
+    transpose8x4(src, rb, hdr);
+    const __m256 d = low_f16(hdr[0]);
+    iq4_groups(src + offsetof(BlockIQ4_NL, qs), rb, table, keep, h, tb);
+    store_scales(tb, h, d, _mm256_mul_ps(d, _mm256_set1_ps(128.0f)));
+  }
+}
+
+// IQ4_XS super-blocks of rows 8h … 8h + 7: group g as IQ4_NL with s = d·(ls_g − 32),
+// o = 128·s (ls_g: low 4 bits in scales_l[g / 2], nibble g % 2; high 2 at bits 2g of scales_h).
+void unpack_iq4_xs(const uint8_t* rows, size_t rb, int64_t nsb, int h, int real, uint8_t* tile) {
+  const __m256i table = iq4_table(), keep = real_rows(real);
+  const __m256i m4 = _mm256_set1_epi32(0x0f), m2 = _mm256_set1_epi32(0x03);
+  for (int64_t i = 0; i < nsb; ++i) {
+    const uint8_t* src = rows + i * sizeof(BlockIQ4_XS);
+    // Dword 0: d | scales_h << 16; dword 1: scales_l.
+    __m256i hdr[4];
+    transpose8x4(src, rb, hdr);
+    const __m256 d = low_f16(hdr[0]);
+    for (int g = 0; g < 8; ++g) {
+      const __m256i lo4 = _mm256_and_si256(_mm256_srli_epi32(hdr[1], 4 * g), m4);
+      const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi32(hdr[0], 16 + 2 * g), m2);
+      const __m256i ls = _mm256_or_si256(lo4, _mm256_slli_epi32(hi2, 4));
+      // Padding rows (d = 0) would give −0: +0, as the portable unpacker has them.
+      const __m256 sv = _mm256_and_ps(
+          _mm256_castsi256_ps(keep),
+          _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(ls, _mm256_set1_epi32(32)))));
+      uint8_t* tb = tile_block(tile, 8 * i + g);
+      iq4_groups(src + offsetof(BlockIQ4_XS, qs) + 16 * g, rb, table, keep, h, tb);
+      store_scales(tb, h, sv, _mm256_mul_ps(sv, _mm256_set1_ps(128.0f)));
+    }
+  }
+}
+
 // Q4_K, or Q5_K (kFive: the fifth bit of group g's element l is bit g of qh[l]),
 // super-blocks of rows 8h … 8h + 7 (rows: the first of them).
 template <bool kFive>
@@ -263,8 +334,7 @@ void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int h, int rea
   alignas(32) float scale[kQKK / 16][8], offset[kQKK / 16][8];
   const __m256i pad = _mm256_set1_epi8(char(kPad));
   // Padding rows: u = 0 and +0 scales, as the portable unpacker has them.
-  const __m256i keep =
-      _mm256_cmpgt_epi32(_mm256_set1_epi32(real), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i keep = real_rows(real);
   for (int64_t i = 0; i < nsb; ++i) {
     for (int r = 0; r < 8; ++r) {
       __m256i q[8];
@@ -344,11 +414,12 @@ void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t
 
 bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
                       uint8_t* tile) {
-  // Q8_0 (u up to 255) only where the table's kernel multiplies it (AVX-VNNI).
+  // Q8_0 and IQ4 (u up to 255) only where the table's kernel multiplies them (AVX-VNNI).
   if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_1 &&
       gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K && gt != GgmlType::Q5_K &&
       gt != GgmlType::Q6_K && gt != GgmlType::Q3_K && gt != GgmlType::Q2_K &&
-      !(gt == GgmlType::Q8_0 && cpu_has_avx_vnni()))
+      !((gt == GgmlType::Q8_0 || gt == GgmlType::IQ4_NL || gt == GgmlType::IQ4_XS) &&
+        cpu_has_avx_vnni()))
     return false;
   if (nr < kTileRows) {
     // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
@@ -380,6 +451,12 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
         break;
       case GgmlType::Q5_K:
         unpack_k4<true>(half, row_bytes, nb, h, tile);
+        break;
+      case GgmlType::IQ4_NL:
+        unpack_iq4_nl(half, row_bytes, nb, h, real, tile);
+        break;
+      case GgmlType::IQ4_XS:
+        unpack_iq4_xs(half, row_bytes, cols / kQKK, h, real, tile);
         break;
       case GgmlType::Q6_K:
         unpack_sixteens<32, BlockQ6_K>(half, row_bytes, cols / kQKK, h, real, tile,

@@ -169,6 +169,71 @@ void unpack32(const uint8_t* rows, size_t rb, int64_t nb, int nr, uint8_t* tile)
   }
 }
 
+// The IQ4 code values + 128 (u of the tiles, ops/qtile.cpp) in every 128-bit lane, for
+// vpshufb lookups by nibble.
+inline __m512i iq4_table() {
+  alignas(16) uint8_t t[16];
+  for (int i = 0; i < 16; ++i) t[i] = uint8_t(kIq4nlValues[i] + 128);
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+
+// 16 bytes of IQ4 nibbles of 16 rows (row r at p + r·rb, Q4_0's order: low nibbles are elements
+// 0–15, high ones 16–31) into one tile block's 8 groups; padding rows u = 0, as the portable
+// unpacker has them.
+[[gnu::always_inline]] inline void iq4_groups(const uint8_t* p, size_t rb, __m512i table,
+                                              __mmask16 real, uint8_t* tb) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  __m512i q[4];
+  transpose16x4(p, rb, q);
+  DS_UNROLL for (int j = 0; j < 4; ++j) {
+    const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(q[j], m4));
+    const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4));
+    _mm512_store_si512(tb + 64 * j, _mm512_maskz_mov_epi32(real, lo));
+    _mm512_store_si512(tb + 64 * (j + 4), _mm512_maskz_mov_epi32(real, hi));
+  }
+}
+
+// IQ4_NL: u = the code value + 128, s = d, o = 128·d.
+void unpack_iq4_nl(const uint8_t* rows, size_t rb, int64_t nb, int nr, uint8_t* tile) {
+  const __m512i table = iq4_table();
+  const __mmask16 real = __mmask16((1u << nr) - 1);
+  for (int64_t k = 0; k < nb; ++k) {
+    uint8_t* tb = tile_block(tile, k);
+    const uint8_t* src = rows + k * sizeof(BlockIQ4_NL);
+    __m512i hdr[4];
+    transpose16x4(src, rb, hdr);
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hdr[0]));
+    iq4_groups(src + offsetof(BlockIQ4_NL, qs), rb, table, real, tb);
+    store_scales(tb, d, _mm512_mul_ps(d, _mm512_set1_ps(128.0f)));
+  }
+}
+
+// IQ4_XS: group g of a super-block as IQ4_NL with s = d·(ls_g − 32), o = 128·s; ls_g has its
+// low 4 bits in scales_l[g / 2] (nibble g % 2) and its high 2 in bits 2g of scales_h.
+void unpack_iq4_xs(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_t* tile) {
+  const __m512i table = iq4_table();
+  const __mmask16 real = __mmask16((1u << nr) - 1);
+  const __m512i m4 = _mm512_set1_epi32(0x0f), m2 = _mm512_set1_epi32(0x03);
+  for (int64_t i = 0; i < nsb; ++i) {
+    const uint8_t* src = rows + i * sizeof(BlockIQ4_XS);
+    // Dword 0: d | scales_h << 16; dword 1: scales_l.
+    __m512i hdr[4];
+    transpose16x4(src, rb, hdr);
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hdr[0]));
+    for (int g = 0; g < 8; ++g) {
+      const __m512i lo4 = _mm512_and_si512(_mm512_srli_epi32(hdr[1], 4 * g), m4);
+      const __m512i hi2 = _mm512_and_si512(_mm512_srli_epi32(hdr[0], 16 + 2 * g), m2);
+      const __m512i ls = _mm512_or_si512(lo4, _mm512_slli_epi32(hi2, 4));
+      // Padding rows (d = 0) would give −0: +0, as the portable unpacker has them.
+      const __m512 sv = _mm512_maskz_mul_ps(
+          real, d, _mm512_cvtepi32_ps(_mm512_sub_epi32(ls, _mm512_set1_epi32(32))));
+      uint8_t* tb = tile_block(tile, 8 * i + g);
+      iq4_groups(src + offsetof(BlockIQ4_XS, qs) + 16 * g, rb, table, real, tb);
+      store_scales(tb, sv, _mm512_mul_ps(sv, _mm512_set1_ps(128.0f)));
+    }
+  }
+}
+
 // Q4_K, or Q5_K (kFive: the fifth bit of group g's element l is bit g of qh[l]).
 template <bool kFive>
 void unpack_k4(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
@@ -308,7 +373,8 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
                       uint8_t* tile) {
   if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 &&
       gt != GgmlType::Q4_1 && gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K &&
-      gt != GgmlType::Q5_K && gt != GgmlType::Q6_K && gt != GgmlType::Q3_K && gt != GgmlType::Q2_K)
+      gt != GgmlType::Q5_K && gt != GgmlType::Q6_K && gt != GgmlType::Q3_K &&
+      gt != GgmlType::Q2_K && gt != GgmlType::IQ4_NL && gt != GgmlType::IQ4_XS)
     return false;
   if (nr < kTileRows) {
     // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
@@ -352,6 +418,12 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
       break;
     case GgmlType::Q5_K:
       unpack_k4<true>(rows, row_bytes, nb, tile);
+      break;
+    case GgmlType::IQ4_NL:
+      unpack_iq4_nl(rows, row_bytes, nb, nr, tile);
+      break;
+    case GgmlType::IQ4_XS:
+      unpack_iq4_xs(rows, row_bytes, cols / kQKK, nr, tile);
       break;
     default:
       unpack_k4<false>(rows, row_bytes, nb, tile);
