@@ -66,9 +66,10 @@ struct CpuKernels {
   GemmTileFn gemm_tile;
   int gemm_tile_max_u;
   GemmTileUnpackFn gemm_tile_unpack;
-  /// Tokens from which a format with two tile blocks per block (Q6_K, ops/qtile.h) takes the
-  /// tiles at the default threshold: earlier where gemm_tile_unpack covers it with SIMD
-  /// (BM_MatmulPath crossovers: 12–16 tokens on AVX-512, about 64 with the portable unpacker).
+  /// Tokens from which a format with two tile blocks per block (Q2_K, Q3_K, Q6_K,
+  /// ops/qtile.h) takes the tiles at the default threshold: earlier where gemm_tile_unpack
+  /// covers it with SIMD (BM_MatmulPath crossovers: 12–16 tokens on AVX-512, 8–12 on AVX2
+  /// with AVX-VNNI, about 64 with the portable unpacker).
   int wide_tile_min_tokens;
   /// The tile kernel over any number of tokens, writing y directly (gemm_tile.h); null where
   /// matmul drives gemm_tile in groups of kTileTokens.

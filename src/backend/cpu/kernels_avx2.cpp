@@ -393,7 +393,7 @@ const CpuKernels& kernels_avx2() {
                             cpu_has_avx_vnni() ? avx2::gemm_tile_vnni : avx2::gemm_tile,
                             cpu_has_avx_vnni() ? 255 : 127,
                             avx2::gemm_tile_unpack,
-                            64,
+                            16,
                             nullptr,
                             quantize_act_tile,
                             int8_loop,
