@@ -2,7 +2,7 @@
 // tokens/s of 4 concurrent streams against one stream, alternating runs; (2) the prefix
 // cache — time to first token of a request whose long prefix is cached, against a cold one.
 // Usage: node bench/serve_bench.mjs [--dsinfer build/dsinfer] [--model DIR] [--runs 3]
-//        [--tokens 96] [--streams 4]
+//        [--tokens 96] [--streams 4] [--server-args "--spec none ..."]
 // Without --model it makes a random model with DeepSeek's vocabulary (hidden 256, 6 layers).
 import path from "node:path";
 import fs from "node:fs";
@@ -12,6 +12,8 @@ const argv = process.argv;
 const opt = (name, def) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : def);
 const DSINFER = path.resolve(opt("--dsinfer", path.join(ROOT, "build/dsinfer")));
 const RUNS = Number(opt("--runs", 3)), TOKENS = Number(opt("--tokens", 96)), STREAMS = Number(opt("--streams", 4));
+// More `dsinfer serve` options for both servers, space-separated.
+const EXTRA = opt("--server-args", "").split(" ").filter((a) => a);
 
 const tmp = tempDir("dsinfer-bench-");
 // The servers and the temporary model go away however the benchmark ends (a timeout's
@@ -62,7 +64,7 @@ async function stream(url, messages, maxTokens, extra = {}) {
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 // (1) Continuous batching.
-const srv = await startServer(DSINFER, ["-m", model, "--parallel", String(STREAMS), "--ctx-size", "1024"]);
+const srv = await startServer(DSINFER, ["-m", model, "--parallel", String(STREAMS), "--ctx-size", "1024", ...EXTRA]);
 servers.push(srv);
 const msg = (i) => [{ role: "user", content: `Please write a long story number ${i}.` }];
 // Warm-up, not measured: one single stream and one round of concurrent streams at full
@@ -92,7 +94,7 @@ console.log(`median ratio ${median(ratios).toFixed(2)}x`);
 // (2) Prefix cache: a long shared system prompt; cold vs cached time to first token.
 // A context large enough for the prompt under a character-level tokenizer too (the shipped
 // model's: about 3,300 tokens).
-const srv2 = await startServer(DSINFER, ["-m", model, "--parallel", "2", "--ctx-size", "8192"]);
+const srv2 = await startServer(DSINFER, ["-m", model, "--parallel", "2", "--ctx-size", "8192", ...EXTRA]);
 servers.push(srv2);
 const system = Array.from({ length: 150 }, (_, i) => `rule ${i}: be precise.`).join(" ");
 const ask = (q) => [{ role: "system", content: system }, { role: "user", content: q }];
