@@ -34,7 +34,7 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
 
 TEST_P(AttentionKernelTest, ScoresMatchFloat64) {
   for (int64_t w : {1, 7, 13, 16, 80, 100, 576})
-    for (int64_t nh : {1, 2, 3, 4, 5, 7, 9})
+    for (int64_t nh : {1, 2, 3, 4, 5, 7, 9, 16, 27})
       for (int64_t len : {1, 5, 37}) {
         const int64_t qs = w + 3, ks = w + 2, os = len + 4;  // nothing needs to be packed
         const auto q = random_floats(size_t(nh * qs), 1), kv = random_floats(size_t(len * ks), 2);
@@ -57,7 +57,7 @@ TEST_P(AttentionKernelTest, ScoresMatchFloat64) {
 
 TEST_P(AttentionKernelTest, ValuesAccumulateLikeFloat64) {
   for (int64_t r : {1, 5, 8, 13, 16, 17, 64, 72, 100, 512})
-    for (int64_t nh : {1, 2, 3, 4, 6})
+    for (int64_t nh : {1, 2, 3, 4, 6, 8, 11, 16})
       for (int64_t len : {1, 3, 40}) {
         const int64_t ps = len + 1, ks = r + 16, us = r + 2;
         const auto p = random_floats(size_t(nh * ps), 3), kv = random_floats(size_t(len * ks), 4);
@@ -93,7 +93,7 @@ std::vector<uint16_t> random_bf16_rows(int64_t rows, int64_t w, int64_t stride, 
 
 TEST_P(AttentionKernelTest, Bf16ScoresMatchFloat64AndScalar) {
   for (int64_t w : {1, 7, 13, 16, 17, 31, 32, 33, 80, 100, 576})
-    for (int64_t nh : {1, 2, 3, 4, 5, 7, 9})
+    for (int64_t nh : {1, 2, 3, 4, 5, 7, 9, 16, 27})
       for (int64_t len : {1, 2, 5, 37}) {
         const int64_t qs = w + 3, ks = w + 5, os = len + 4;
         const auto q = random_floats(size_t(nh * qs), 1);
@@ -123,7 +123,7 @@ TEST_P(AttentionKernelTest, Bf16ScoresMatchFloat64AndScalar) {
 
 TEST_P(AttentionKernelTest, Bf16ValuesMatchFloat64AndScalar) {
   for (int64_t r : {1, 5, 8, 13, 16, 17, 31, 32, 33, 48, 64, 72, 100, 512})
-    for (int64_t nh : {1, 2, 3, 4, 6})
+    for (int64_t nh : {1, 2, 3, 4, 6, 8, 11, 16})
       for (int64_t len : {1, 3, 40}) {
         const int64_t ps = len + 1, ks = r + 19, us = r + 2;
         const auto p = random_floats(size_t(nh * ps), 3);
