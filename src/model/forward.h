@@ -152,7 +152,7 @@ class Session {
   bool keeps_hidden() const { return keep_hidden_; }
 
   /// Largest batch processed in one pass; longer prompts are split.
-  static constexpr int64_t kMaxBatch = 256;
+  static constexpr int64_t kMaxBatch = 512;
 
   /// Keeps the final-normed hidden state of every cached position (needed to bring the MTP
   /// module's cache up to date after prefix reuse); costs hidden_size floats per token.

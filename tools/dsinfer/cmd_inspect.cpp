@@ -9,6 +9,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "model/forward.h"
 #include "model/weights.h"
 
 namespace ds::cli {
@@ -87,7 +88,7 @@ int run(const Opts& o) {
   const int64_t kv_total = kv_tok * o.ctx * o.parallel;
   // Activations of a full prefill batch (Session::kMaxBatch tokens) per slot: residual,
   // projections, attention scores and the logits, rounded up generously.
-  const int64_t B = 256, D = c.hidden_size, H = c.num_attention_heads;
+  const int64_t B = Session::kMaxBatch, D = c.hidden_size, H = c.num_attention_heads;
   const int64_t act =
       4 * B *
           (6 * D + H * (c.qk_head_dim() + c.v_head_dim) + 3 * c.kv_cache_width() +

@@ -55,10 +55,11 @@ TEST_F(SessionTest, DecodeThroughTheCacheEqualsOneBatch) {
 TEST_F(SessionTest, LongPromptsAreChunkedWithoutChangingLogits) {
   const auto t = tokens(Session::kMaxBatch + 37, 5);
   const int64_t V = 256, n = int64_t(t.size());
-  Session a(*model_, pool_, 512);
+  const int64_t ctx = Session::kMaxBatch + 64;
+  Session a(*model_, pool_, ctx);
   std::vector<float> la(V);
   a.forward(t.data(), n, la.data(), false);
-  Session b(*model_, pool_, 512);
+  Session b(*model_, pool_, ctx);
   b.forward(t.data(), 100, nullptr, false);  // prefix first, then the rest
   std::vector<float> lb(V);
   b.forward(t.data() + 100, n - 100, lb.data(), false);
