@@ -223,18 +223,19 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
     return p;
   }
   int max_u = 0;
-  const TileRowUnpackFn f = tile_unpacker(w.dtype, &max_u);
+  const int factor = tile_col_factor(w.dtype, k.gemm_tile_max_u);
+  const TileRowUnpackFn f = tile_unpacker(w.dtype, factor, &max_u);
   // Formats without a row-dot kernel take the integer path for any n: it beats dequantising
   // to f32. Q2_K's, Q3_K's and Q6_K's tiles do twice the work (two tile blocks per 32
   // elements): from the table's wide_tile_min_tokens on at the default threshold.
   int64_t min_n = g_tile_min_tokens.load(std::memory_order_relaxed);
-  if (tile_col_factor(w.dtype) > 1 && min_n >= kDefaultTileMinTokens)
+  if (factor > 1 && min_n >= kDefaultTileMinTokens)
     min_n = std::max<int64_t>(min_n, k.wide_tile_min_tokens);
   if (f && max_u <= k.gemm_tile_max_u && (n >= min_n || p.path == MatmulPlan::Path::kDequant)) {
     p = MatmulPlan{};
     p.path = MatmulPlan::Path::kTile;
     p.unpack = f;
-    p.col_factor = tile_col_factor(w.dtype);
+    p.col_factor = factor;
     p.half_sums = tile_half_sums(w.dtype);
     p.act_row_bytes = tile_act_bytes(w.cols * p.col_factor);
     p.grouped = k.gemm_tile_rows != nullptr;
@@ -400,7 +401,7 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
       float out[kTileTokens * kTileRows];
       for (int64_t rt = r0; rt < r1; rt += kTileRows) {
         const int nr = int(std::min<int64_t>(kTileRows, r1 - rt));
-        unpack_tile(p.unpack, w, rt, nr, tile, row_buf);
+        unpack_tile(p.unpack, p.col_factor, w, rt, nr, tile, row_buf);
         // The next tile's rows (expert weights come from DRAM once per batch) are fetched
         // into L2 while this tile's tokens run, a share after each group of tokens so the
         // prefetches do not queue up behind each other.

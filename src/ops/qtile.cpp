@@ -189,6 +189,26 @@ void unpack_q3_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) 
   }
 }
 
+// Q3_K in one tile block per 32 elements (kernels that multiply u up to 252): u = (sc − 32)·
+// (q − 4) + 124 in [0, 252] — the signed scale of the element's 16-element group times its
+// signed 3-bit value, offset — with s = d and o = 124·d.
+void unpack_q3_K_scaled(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
+  const auto* b = static_cast<const BlockQ3_K*>(row);
+  for (int64_t i = 0; i < cols / kQKK; ++i) {
+    int8_t sc[kQKK / 16];
+    quant_detail::unpack_q3_k_scales(b[i].scales, sc);
+    for (int e = 0; e < kQKK; ++e) {
+      const int q = q2_at(b[i].qs, e) | (((b[i].hmask[e % 32] >> (e / 32)) & 1) << 2);
+      u[kQKK * i + e] = uint8_t(sc[e / 16] * (q - 4) + 124);
+    }
+    const float d = half(b[i].d);
+    for (int k = 0; k < kQKK / 32; ++k) {
+      s[8 * i + k] = d;
+      o[8 * i + k] = 124 * d;
+    }
+  }
+}
+
 // Q2_K: u = the 2-bit value, s = d·(sc & 15), o = dmin·(sc >> 4). No u makes s·u − o zero,
 // so the other half holds u = 0 and the activations' offset sums cover only the tile block's
 // own half (tile_half_sums): that half then adds exactly nothing.
@@ -209,10 +229,11 @@ void unpack_q2_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) 
 
 }  // namespace
 
-int tile_col_factor(DType dt) {
+int tile_col_factor(DType dt, int kernel_max_u) {
   GgmlType gt;
   if (!dtype_to_ggml_type(dt, &gt)) return 1;
-  return gt == GgmlType::Q6_K || gt == GgmlType::Q3_K || gt == GgmlType::Q2_K ? 2 : 1;
+  if (gt == GgmlType::Q3_K) return kernel_max_u >= 252 ? 1 : 2;
+  return gt == GgmlType::Q6_K || gt == GgmlType::Q2_K ? 2 : 1;
 }
 
 bool tile_half_sums(DType dt) {
@@ -241,9 +262,15 @@ void expand_act_tile(const uint8_t* src, int64_t cols, int factor, bool half_sum
     }
 }
 
-TileRowUnpackFn tile_unpacker(DType dt, int* max_u) {
+TileRowUnpackFn tile_unpacker(DType dt, int factor, int* max_u) {
   GgmlType gt;
   if (!dtype_to_ggml_type(dt, &gt)) return nullptr;
+  if (gt == GgmlType::Q3_K && factor == 1) {
+    *max_u = 252;
+    return unpack_q3_K_scaled;
+  }
+  const int own = gt == GgmlType::Q6_K || gt == GgmlType::Q3_K || gt == GgmlType::Q2_K ? 2 : 1;
+  if (factor != own) return nullptr;
   switch (gt) {
     case GgmlType::Q4_0:
       *max_u = 15;
@@ -286,15 +313,14 @@ TileRowUnpackFn tile_unpacker(DType dt, int* max_u) {
   }
 }
 
-void unpack_tile(TileRowUnpackFn f, const WeightView& w, int64_t r0, int nr, uint8_t* tile,
-                 uint8_t* row_buf) {
-  const int factor = tile_col_factor(w.dtype);
+void unpack_tile(TileRowUnpackFn f, int factor, const WeightView& w, int64_t r0, int nr,
+                 uint8_t* tile, uint8_t* row_buf) {
   const int64_t cols = w.cols * factor, nb = cols / 32;  // tile columns
   const size_t rb = w.row_bytes();
   const auto* base = static_cast<const uint8_t*>(w.data);
   GgmlType gt;
   if (dtype_to_ggml_type(w.dtype, &gt) &&
-      cpu_kernels().gemm_tile_unpack(gt, base + size_t(r0) * rb, rb, nr, w.cols, tile))
+      cpu_kernels().gemm_tile_unpack(gt, factor, base + size_t(r0) * rb, rb, nr, w.cols, tile))
     return;
   uint8_t* u = row_buf;
   float* s = reinterpret_cast<float*>(row_buf + cols);

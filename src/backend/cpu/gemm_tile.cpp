@@ -81,7 +81,7 @@ void clear_act_group_slots(int64_t cols, int first, uint8_t* group) {
   }
 }
 
-bool gemm_tile_unpack_none(GgmlType, const uint8_t*, size_t, int, int64_t, uint8_t*) {
+bool gemm_tile_unpack_none(GgmlType, int, const uint8_t*, size_t, int, int64_t, uint8_t*) {
   return false;
 }
 

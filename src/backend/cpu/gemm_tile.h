@@ -82,18 +82,19 @@ using GemmTileRowsFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* 
                                 size_t prefetch_bytes);
 
 /// Rows [0, nr) (nr ≤ kTileRows; row r at rows + r·row_bytes) of a `gt` matrix into `tile`
-/// with SIMD transposes (`cols`: the matrix columns; Q6_K fills 2·cols/32 tile blocks,
-/// ops/qtile.h); false when this ISA has no unpacker for `gt` (the caller then uses
-/// the portable one, ops/qtile.h, which produces the same tile).
-using GemmTileUnpackFn = bool (*)(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr,
-                                  int64_t cols, uint8_t* tile);
+/// with SIMD transposes, in the layout of `factor` tile columns per matrix column (`cols`:
+/// the matrix columns; ops/qtile.h, tile_col_factor); false when this ISA has no unpacker
+/// for `gt` in that layout (the caller then uses the portable one, ops/qtile.h, which
+/// produces the same tile).
+using GemmTileUnpackFn = bool (*)(GgmlType gt, int factor, const uint8_t* rows, size_t row_bytes,
+                                  int nr, int64_t cols, uint8_t* tile);
 
 /// The portable reference of GemmTileFn (the scalar table's kernel).
 void gemm_tile_ref(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
                    float* out);
 
 /// The unpacker of ISAs without one: always false.
-bool gemm_tile_unpack_none(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
-                           uint8_t* tile);
+bool gemm_tile_unpack_none(GgmlType gt, int factor, const uint8_t* rows, size_t row_bytes, int nr,
+                           int64_t cols, uint8_t* tile);
 
 }  // namespace ds

@@ -363,6 +363,34 @@ void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int h, int rea
   }
 }
 
+// Q3_K in one tile block per 32 elements (u up to 252: the AVX-VNNI kernel) of rows
+// 8h … 8h + 7, as the AVX-512 unpacker: s = d, o = 124·d.
+void unpack_q3_K_scaled(const uint8_t* rows, size_t rb, int64_t nsb, int h, int real,
+                        uint8_t* tile) {
+  alignas(32) uint8_t buf[8][kQKK];
+  alignas(32) float d[8];
+  const __m256i keep = real_rows(real);
+  for (int64_t i = 0; i < nsb; ++i) {
+    for (int r = 0; r < 8; ++r) {
+      __m256i u[8];
+      d[r] = x86::decode_q3_K_scaled(reinterpret_cast<const BlockQ3_K*>(rows + r * rb) + i, u);
+      DS_UNROLL for (int c = 0; c < 8; ++c)
+          _mm256_store_si256(reinterpret_cast<__m256i*>(buf[r] + 32 * c), u[c]);
+    }
+    // Padding rows: u = 0 and +0 scales, as the portable unpacker has them.
+    const __m256 s = _mm256_and_ps(_mm256_castsi256_ps(keep), _mm256_load_ps(d));
+    const __m256 o = _mm256_mul_ps(s, _mm256_set1_ps(124.0f));
+    for (int k = 0; k < kQKK / 32; ++k) {
+      uint8_t* out = tile_block(tile, 8 * i + k);
+      __m256i q[8];
+      transpose8x8(buf[0] + 32 * k, kQKK, q);
+      DS_UNROLL for (int g = 0; g < 8; ++g) _mm256_store_si256(
+          reinterpret_cast<__m256i*>(out + 64 * g + 32 * h), _mm256_and_si256(keep, q[g]));
+      store_scales(out, h, s, o);
+    }
+  }
+}
+
 // gemm_tile_nt with vpdpbusd (AVX-VNNI, VEX-encoded).
 template <int NT>
 __attribute__((target("avx2,fma,avxvnni"))) void gemm_tile_vnni_nt(const uint8_t* tile, int64_t nb,
@@ -412,8 +440,10 @@ void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t
   if (t < nt) gemm_tile_vnni_nt<1>(tile, nb, act + t * act_stride, act_stride, out + t * kTileRows);
 }
 
-bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
-                      uint8_t* tile) {
+bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_bytes, int nr,
+                      int64_t cols, uint8_t* tile) {
+  const bool sixteens = gt == GgmlType::Q6_K || gt == GgmlType::Q3_K || gt == GgmlType::Q2_K;
+  if (factor != (sixteens ? 2 : 1) && !(gt == GgmlType::Q3_K && factor == 1)) return false;
   // Q8_0 and IQ4 (u up to 255) only where the table's kernel multiplies them (AVX-VNNI).
   if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_1 &&
       gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K && gt != GgmlType::Q5_K &&
@@ -465,6 +495,10 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
                                        });
         break;
       case GgmlType::Q3_K:
+        if (factor == 1) {
+          unpack_q3_K_scaled(half, row_bytes, cols / kQKK, h, real, tile);
+          break;
+        }
         unpack_sixteens<4, BlockQ3_K>(half, row_bytes, cols / kQKK, h, real, tile,
                                       [](const BlockQ3_K* b, __m256i* q, float* s, float* o) {
                                         x86::decode_q3_K(b, q, s, o);

@@ -336,6 +336,33 @@ void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_
   }
 }
 
+// Q3_K in one tile block per 32 elements (ops/qtile.h, tile_col_factor; u up to 252): each
+// row's super-block decoded to its 256 values u, then transposed; s = d, o = 124·d.
+void unpack_q3_K_scaled(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_t* tile) {
+  alignas(64) uint8_t buf[kTileRows][kQKK];
+  alignas(64) float d[kTileRows];
+  const __mmask16 real = __mmask16((1u << nr) - 1);
+  for (int64_t i = 0; i < nsb; ++i) {
+    for (int r = 0; r < kTileRows; ++r) {
+      __m256i u[8];
+      d[r] = x86::decode_q3_K_scaled(reinterpret_cast<const BlockQ3_K*>(rows + r * rb) + i, u);
+      DS_UNROLL for (int c = 0; c < 8; ++c)
+          _mm256_store_si256(reinterpret_cast<__m256i*>(buf[r] + 32 * c), u[c]);
+    }
+    // Padding rows: u = 0 and +0 scales, as the portable unpacker has them.
+    const __m512 s = _mm512_maskz_mov_ps(real, _mm512_load_ps(d));
+    const __m512 o = _mm512_mul_ps(s, _mm512_set1_ps(124.0f));
+    for (int k = 0; k < kQKK / 32; ++k) {
+      uint8_t* out = tile_block(tile, 8 * i + k);
+      __m512i q[8];
+      transpose16x8(buf[0] + 32 * k, kQKK, q);
+      DS_UNROLL for (int g = 0; g < 8; ++g)
+          _mm512_store_si512(out + 64 * g, _mm512_maskz_mov_epi32(real, q[g]));
+      store_scales(out, s, o);
+    }
+  }
+}
+
 using Fn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, float*);
 constexpr Fn kByTokens[kTileTokens] = {gemm_tile_nt<1>, gemm_tile_nt<2>, gemm_tile_nt<3>,
                                        gemm_tile_nt<4>, gemm_tile_nt<5>, gemm_tile_nt<6>,
@@ -369,8 +396,10 @@ void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst) {
   }
 }
 
-bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,
-                      uint8_t* tile) {
+bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_bytes, int nr,
+                      int64_t cols, uint8_t* tile) {
+  const bool sixteens = gt == GgmlType::Q6_K || gt == GgmlType::Q3_K || gt == GgmlType::Q2_K;
+  if (factor != (sixteens ? 2 : 1) && !(gt == GgmlType::Q3_K && factor == 1)) return false;
   if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 &&
       gt != GgmlType::Q4_1 && gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K &&
       gt != GgmlType::Q5_K && gt != GgmlType::Q6_K && gt != GgmlType::Q3_K &&
@@ -407,6 +436,10 @@ bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr
           [](const BlockQ6_K* b, __m256i* q, float* s, float* o) { x86::decode_q6_K(b, q, s, o); });
       break;
     case GgmlType::Q3_K:
+      if (factor == 1) {
+        unpack_q3_K_scaled(rows, row_bytes, cols / kQKK, nr, tile);
+        break;
+      }
       unpack_sixteens<4, BlockQ3_K>(
           rows, row_bytes, cols / kQKK, nr, tile,
           [](const BlockQ3_K* b, __m256i* q, float* s, float* o) { x86::decode_q3_K(b, q, s, o); });

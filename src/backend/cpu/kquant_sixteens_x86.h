@@ -56,10 +56,9 @@ namespace {
   }
 }
 
-// Q3_K: u = the 2 bits of qs and the third from hmask (bit c of hmask[l] for element
-// 32c + l), s = d·(sc − 32), o = 4·s.
-[[gnu::always_inline]] inline void decode_q3_K(const BlockQ3_K* b, __m256i q[8], float* s,
-                                               float* o) {
+// Q3_K's 3-bit values q (0–7): the 2 bits of qs and the third from hmask (bit c of hmask[l]
+// for element 32c + l).
+[[gnu::always_inline]] inline void q3_K_values(const BlockQ3_K* b, __m256i q[8]) {
   decode_2bit(b->qs, q);
   const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->hmask));
   const __m256i four = _mm256_set1_epi8(4);
@@ -72,6 +71,12 @@ namespace {
   q[5] = _mm256_or_si256(q[5], _mm256_and_si256(_mm256_srli_epi16(hm, 3), four));
   q[6] = _mm256_or_si256(q[6], _mm256_and_si256(_mm256_srli_epi16(hm, 4), four));
   q[7] = _mm256_or_si256(q[7], _mm256_and_si256(_mm256_srli_epi16(hm, 5), four));
+}
+
+// Q3_K in two tile blocks per 32 elements: u = q, s = d·(sc − 32), o = 4·s.
+[[gnu::always_inline]] inline void decode_q3_K(const BlockQ3_K* b, __m256i q[8], float* s,
+                                               float* o) {
+  q3_K_values(b, q);
   const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d)), k4 = _mm256_set1_ps(4.0f);
   const __m128i sc = q3_k_scales(b->scales);
   for (int half = 0; half < 2; ++half) {
@@ -80,6 +85,33 @@ namespace {
     _mm256_storeu_ps(s + 8 * half, sv);
     _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(k4, sv));
   }
+}
+
+// Q3_K in one tile block per 32 elements (ops/qtile.cpp, unpack_q3_K_scaled): u[c] = elements
+// 32c … 32c + 31 as (sc − 32)·(q − 4) + 124, looked up by q in an 8-entry table per
+// 16-element group (the low 128-bit lane's for group 2c, the high lane's for 2c + 1); returns
+// d (s = d, o = 124·d).
+[[gnu::always_inline]] inline float decode_q3_K_scaled(const BlockQ3_K* b, __m256i u[8]) {
+  __m256i q[8];
+  q3_K_values(b, q);
+  const __m256i sc = _mm256_broadcastsi128_si256(q3_k_scales(b->scales));
+  const __m256i step = _mm256_setr_epi16(-4, -3, -2, -1, 0, 1, 2, 3, -4, -3, -2, -1, 0, 1, 2, 3);
+  const __m256i offset = _mm256_set1_epi16(124);
+  for (int c = 0; c < 8; ++c) {
+    // Bytes of the low lane: scale 2c; of the high lane: scale 2c + 1; sign-extended to
+    // 16 bits, times q − 4 for q = 0 … 7, + 124: at most 252, so packus keeps them.
+    const __m256i idx = _mm256_setr_epi8(
+        char(2 * c), char(2 * c), char(2 * c), char(2 * c), char(2 * c), char(2 * c), char(2 * c),
+        char(2 * c), char(2 * c), char(2 * c), char(2 * c), char(2 * c), char(2 * c), char(2 * c),
+        char(2 * c), char(2 * c), char(2 * c + 1), char(2 * c + 1), char(2 * c + 1),
+        char(2 * c + 1), char(2 * c + 1), char(2 * c + 1), char(2 * c + 1), char(2 * c + 1),
+        char(2 * c + 1), char(2 * c + 1), char(2 * c + 1), char(2 * c + 1), char(2 * c + 1),
+        char(2 * c + 1), char(2 * c + 1), char(2 * c + 1));
+    const __m256i s16 = _mm256_srai_epi16(_mm256_slli_epi16(_mm256_shuffle_epi8(sc, idx), 8), 8);
+    const __m256i t16 = _mm256_add_epi16(_mm256_mullo_epi16(s16, step), offset);
+    u[c] = _mm256_shuffle_epi8(_mm256_packus_epi16(t16, t16), q[c]);
+  }
+  return _cvtsh_ss(b->d);
 }
 
 // Q2_K: u = the 2-bit value, s = d·(sc & 15), o = dmin·(sc >> 4).

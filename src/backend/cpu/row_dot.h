@@ -69,8 +69,8 @@ inline constexpr int kStreamPrefetchBytes = 4096;
                            float* y);                                                              \
   void gemm_tile(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,  \
                  float* out);                                                                      \
-  bool gemm_tile_unpack(GgmlType gt, const uint8_t* rows, size_t row_bytes, int nr, int64_t cols,  \
-                        uint8_t* tile);                                                            \
+  bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_bytes, int nr,    \
+                        int64_t cols, uint8_t* tile);                                              \
   void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst);
 
 namespace avx2 {

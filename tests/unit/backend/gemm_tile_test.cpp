@@ -73,9 +73,11 @@ Matrix make_matrix(GgmlType gt, int64_t rows, int64_t cols, uint32_t seed) {
   return m;
 }
 
-const GgmlType kTileTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-                               GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::IQ4_NL,
-                               GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::IQ4_XS};
+// The formats with one tile block per 32 elements (Q3_K: with kernels that multiply u up to
+// 252, its scaled layout).
+const GgmlType kTileTypes[] = {GgmlType::Q4_0,   GgmlType::Q4_1,   GgmlType::Q5_0, GgmlType::Q5_1,
+                               GgmlType::Q8_0,   GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q5_K,
+                               GgmlType::IQ4_XS, GgmlType::Q3_K};
 
 TEST_P(GemmTileTest, UnpackedTilesMatchPortableAndDequantiser) {
   for (GgmlType gt : kTileTypes) {
@@ -83,7 +85,7 @@ TEST_P(GemmTileTest, UnpackedTilesMatchPortableAndDequantiser) {
       const int64_t rows = 21;  // one full tile and one of 5 rows
       Matrix m = make_matrix(gt, rows, cols, uint32_t(cols) + uint32_t(gt));
       int max_u = 0;
-      const TileRowUnpackFn f = tile_unpacker(m.view.dtype, &max_u);
+      const TileRowUnpackFn f = tile_unpacker(m.view.dtype, 1, &max_u);
       ASSERT_NE(f, nullptr) << quant_traits(gt)->name;
       const size_t tb = tile_bytes(cols);
       Aligned got(tb), want(tb), row_buf(size_t(cols) * 2);
@@ -91,10 +93,10 @@ TEST_P(GemmTileTest, UnpackedTilesMatchPortableAndDequantiser) {
       for (int64_t r0 : {int64_t(0), int64_t(16)}) {
         const int nr = int(std::min<int64_t>(kTileRows, rows - r0));
         set_cpu_isa(Isa::kScalar);  // the portable unpacker
-        unpack_tile(f, m.view, r0, nr, want.ptr, row_buf.ptr);
+        unpack_tile(f, 1, m.view, r0, nr, want.ptr, row_buf.ptr);
         set_cpu_isa(GetParam());
         std::memset(got.ptr, 0xAB, tb);
-        unpack_tile(f, m.view, r0, nr, got.ptr, row_buf.ptr);
+        unpack_tile(f, 1, m.view, r0, nr, got.ptr, row_buf.ptr);
         ASSERT_EQ(std::memcmp(got.ptr, want.ptr, tb), 0)
             << quant_traits(gt)->name << " cols=" << cols << " r0=" << r0;
         for (int r = 0; r < kTileRows; ++r) {
@@ -134,15 +136,18 @@ TEST(GemmTileSixteens, TwoTileBlocksPerBlock) {
                         Case{GgmlType::Q2_K, 3, true}}) {
     const char* name = quant_traits(c.gt)->name;
     Matrix m = make_matrix(c.gt, 5, 512, 9);
-    ASSERT_EQ(tile_col_factor(m.view.dtype), 2) << name;
+    // Two tile blocks per 32 elements with a kernel limited to u ≤ 127; Q3_K takes one
+    // with a kernel that multiplies u up to 252 (its scaled layout, tested with the others).
+    ASSERT_EQ(tile_col_factor(m.view.dtype, 127), 2) << name;
+    ASSERT_EQ(tile_col_factor(m.view.dtype, 255), c.gt == GgmlType::Q3_K ? 1 : 2) << name;
     ASSERT_EQ(tile_half_sums(m.view.dtype), c.half_sums) << name;
     int max_u = 0;
-    const TileRowUnpackFn f = tile_unpacker(m.view.dtype, &max_u);
+    const TileRowUnpackFn f = tile_unpacker(m.view.dtype, 2, &max_u);
     ASSERT_NE(f, nullptr) << name;
     EXPECT_EQ(max_u, c.max_u) << name;
     const int64_t cols = 512, tcols = 2 * cols;
     Aligned tile(tile_bytes(tcols)), row_buf(size_t(tcols) * 2);
-    unpack_tile(f, m.view, 0, 5, tile.ptr, row_buf.ptr);
+    unpack_tile(f, 2, m.view, 0, 5, tile.ptr, row_buf.ptr);
     std::vector<float> deq(static_cast<size_t>(cols));
     for (int r = 0; r < kTileRows; ++r) {
       if (r < 5) dequantize_row(m.view, r, deq.data());
@@ -200,17 +205,17 @@ TEST_P(GemmTileTest, SixteensTilesMatchPortable) {
       const int64_t rows = 21;
       Matrix m = make_matrix(gt, rows, cols, uint32_t(cols) + 77 + uint32_t(gt));
       int max_u = 0;
-      const TileRowUnpackFn f = tile_unpacker(m.view.dtype, &max_u);
+      const TileRowUnpackFn f = tile_unpacker(m.view.dtype, 2, &max_u);
       ASSERT_NE(f, nullptr);
       const size_t tb = tile_bytes(2 * cols);
       Aligned got(tb), want(tb), row_buf(size_t(cols) * 4);
       for (int64_t r0 : {int64_t(0), int64_t(16)}) {
         const int nr = int(std::min<int64_t>(kTileRows, rows - r0));
         set_cpu_isa(Isa::kScalar);
-        unpack_tile(f, m.view, r0, nr, want.ptr, row_buf.ptr);
+        unpack_tile(f, 2, m.view, r0, nr, want.ptr, row_buf.ptr);
         set_cpu_isa(GetParam());
         std::memset(got.ptr, 0xAB, tb);
-        unpack_tile(f, m.view, r0, nr, got.ptr, row_buf.ptr);
+        unpack_tile(f, 2, m.view, r0, nr, got.ptr, row_buf.ptr);
         ASSERT_EQ(std::memcmp(got.ptr, want.ptr, tb), 0)
             << quant_traits(gt)->name << " cols=" << cols << " r0=" << r0;
       }
