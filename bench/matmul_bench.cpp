@@ -232,6 +232,9 @@ BENCHMARK_CAPTURE(BM_MatvecCached, Q4_K, GgmlType::Q4_K)->Apply(matvec_cached_ar
 BENCHMARK_CAPTURE(BM_MatvecCached, Q6_K, GgmlType::Q6_K)->Apply(matvec_cached_args);
 BENCHMARK_CAPTURE(BM_MatvecCached, Q8_0, GgmlType::Q8_0)->Apply(matvec_cached_args);
 BENCHMARK_CAPTURE(BM_MatvecCached, Q5_0, GgmlType::Q5_0)->Apply(matvec_cached_args);
+BENCHMARK_CAPTURE(BM_MatvecCached, Q2_K, GgmlType::Q2_K)->Apply(matvec_cached_args);
+BENCHMARK_CAPTURE(BM_MatvecCached, Q3_K, GgmlType::Q3_K)->Apply(matvec_cached_args);
+BENCHMARK_CAPTURE(BM_MatvecCached, IQ4_XS, GgmlType::IQ4_XS)->Apply(matvec_cached_args);
 
 // Decode's MoE step: the gate and up projections of 8 of 64 expert-sized Q4_K matrices
 // pairs (1408 x 2048 each, 370 MB in all, so every step reads from DRAM) in one matmul_batch

@@ -44,5 +44,20 @@ inline __m128i q3_k_scales(const uint8_t* packed) {
   return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(top, 4)), _mm_set1_epi8(32));
 }
 
+// The 8 signed scales ls − 32 of an IQ4_XS block in 32-bit lanes: ls_g has its low 4 bits in
+// nibble g of scales_l (read as one little-endian word: the low nibble of byte g / 2 for
+// even g) and its high 2 at bits 2g of scales_h.
+inline __m256i iq4_xs_scales(const uint8_t* scales_l, uint16_t scales_h) {
+  uint32_t sl;
+  std::memcpy(&sl, scales_l, 4);
+  const __m256i lo = _mm256_and_si256(
+      _mm256_srlv_epi32(_mm256_set1_epi32(int(sl)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+      _mm256_set1_epi32(0xf));
+  const __m256i hi = _mm256_and_si256(
+      _mm256_srlv_epi32(_mm256_set1_epi32(scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+      _mm256_set1_epi32(3));
+  return _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+}
+
 }  // namespace
 }  // namespace ds::x86

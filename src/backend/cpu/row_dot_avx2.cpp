@@ -328,16 +328,19 @@ float dot_iq4_xs(const BlockIQ4_XS* a, const BlockQ8_K* b, int64_t nb) {
     stream_prefetch(a + i);
     stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
     if (i % 8 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 128);
+    // The 8 scales computed on the vector unit once per block, as 16-bit values to broadcast.
+    const __m256i ls32 = x86::iq4_xs_scales(a[i].scales_l, a[i].scales_h);
+    alignas(16) int16_t ls[8];
+    _mm_store_si128(
+        reinterpret_cast<__m128i*>(ls),
+        _mm_packs_epi32(_mm256_castsi256_si128(ls32), _mm256_extracti128_si256(ls32, 1)));
     __m256i sumi = _mm256_setzero_si256();
     for (int g = 0; g < 8; ++g) {
       const __m256i w = iq4_values(a[i].qs + 16 * g, book);
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 32 * g));
-      const int16_t ls = int16_t((((a[i].scales_l[g / 2] >> (4 * (g % 2))) & 0xf) |
-                                  (((a[i].scales_h >> (2 * g)) & 3) << 4)) -
-                                 32);
       sumi = _mm256_add_epi32(
           sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)),
-                                  _mm256_set1_epi16(ls)));
+                                  _mm256_set1_epi16(ls[g])));
     }
     acc =
         _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);

@@ -557,14 +557,24 @@ void dot_iq4_xs(const BlockIQ4_XS* a, const BlockQ8_K* const* b, int64_t nb, flo
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i book =
       _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  // Per group pair g, g + 1: the 16-bit lanes of its scales (the low halves of 32-bit lanes g
+  // and g + 1 of the block's scale vector), 16 lanes each.
+  __m512i pair_idx[4];
+  for (int p = 0; p < 4; ++p) {
+    alignas(64) int16_t idx[32];
+    for (int l = 0; l < 32; ++l) idx[l] = int16_t(2 * (2 * p + l / 16));
+    pair_idx[p] = _mm512_load_si512(idx);
+  }
   for (int64_t i = 0; i < nb; ++i) {
     // 2.1 lines per 136-byte block.
     stream_prefetch(a + i);
     stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
     if (i % 8 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 128);
+    const __m256i ls = x86::iq4_xs_scales(a[i].scales_l, a[i].scales_h);
+    const __m512i lsz = _mm512_castsi256_si512(ls);
     __m512i sumi[NT];
     DS_UNROLL for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
-    for (int g = 0; g < 8; g += 2) {
+    DS_UNROLL for (int g = 0; g < 8; g += 2) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 16 * g));
       const __m512i nib = _mm512_and_si512(
           _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), m4);
@@ -572,13 +582,7 @@ void dot_iq4_xs(const BlockIQ4_XS* a, const BlockQ8_K* const* b, int64_t nb, flo
           _mm512_shuffle_epi8(book, _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0)));
       const __m512i aw = _mm512_abs_epi8(w);
       const __mmask64 neg = _mm512_movepi8_mask(w);
-      auto ls = [&](int k) {
-        return int16_t((((a[i].scales_l[k / 2] >> (4 * (k % 2))) & 0xf) |
-                        (((a[i].scales_h >> (2 * k)) & 3) << 4)) -
-                       32);
-      };
-      const __m512i sc =
-          _mm512_inserti64x4(_mm512_set1_epi16(ls(g)), _mm256_set1_epi16(ls(g + 1)), 1);
+      const __m512i sc = _mm512_permutexvar_epi16(pair_idx[g / 2], lsz);
       DS_UNROLL for (int t = 0; t < NT; ++t) {
         const __m512i x = _mm512_loadu_si512(b[t][i].qs + 32 * g);
         const __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
