@@ -17,6 +17,19 @@ namespace {
 
 // q[c] = elements 32c … 32c + 31 as bytes; s[g], o[g] for the 16-element groups g.
 
+// s[g] = d·sc[g] and o[g] = zero·s[g] for the 16 signed 8-bit group scales sc (Q3_K, Q6_K:
+// zero is the value u takes for w = 0).
+[[gnu::always_inline]] inline void signed_group_scales(__m128i sc, float d, float zero, float* s,
+                                                       float* o) {
+  const __m256 dv = _mm256_set1_ps(d), zv = _mm256_set1_ps(zero);
+  for (int half = 0; half < 2; ++half) {
+    const __m256 sv =
+        _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8 * half))));
+    _mm256_storeu_ps(s + 8 * half, sv);
+    _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(zv, sv));
+  }
+}
+
 // Q6_K: u = the 6-bit value (a nibble of ql and two bits of qh), s = d·sc, o = 32·s.
 [[gnu::always_inline]] inline void decode_q6_K(const BlockQ6_K* b, __m256i q[8], float* s,
                                                float* o) {
@@ -34,14 +47,8 @@ namespace {
                             _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
     for (int c = 0; c < 4; ++c) q[4 * h + c] = _mm256_or_si256(low[c], top[c]);
   }
-  const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d)), k32 = _mm256_set1_ps(32.0f);
-  const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales));
-  for (int half = 0; half < 2; ++half) {
-    const __m256 sv =
-        _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8 * half))));
-    _mm256_storeu_ps(s + 8 * half, sv);
-    _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(k32, sv));
-  }
+  signed_group_scales(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)), _cvtsh_ss(b->d),
+                      32.0f, s, o);
 }
 
 // Element 128h + 32c + l of a Q2_K / Q3_K super-block: bits 2c of qs[32h + l].
@@ -77,14 +84,7 @@ namespace {
 [[gnu::always_inline]] inline void decode_q3_K(const BlockQ3_K* b, __m256i q[8], float* s,
                                                float* o) {
   q3_K_values(b, q);
-  const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d)), k4 = _mm256_set1_ps(4.0f);
-  const __m128i sc = q3_k_scales(b->scales);
-  for (int half = 0; half < 2; ++half) {
-    const __m256 sv =
-        _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8 * half))));
-    _mm256_storeu_ps(s + 8 * half, sv);
-    _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(k4, sv));
-  }
+  signed_group_scales(q3_k_scales(b->scales), _cvtsh_ss(b->d), 4.0f, s, o);
 }
 
 // Q3_K in one tile block per 32 elements (ops/qtile.cpp, unpack_q3_K_scaled): u[c] = elements
