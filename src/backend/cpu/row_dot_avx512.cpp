@@ -409,7 +409,8 @@ void dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
   const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
   const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
   // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
-  const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
+  static const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8),
+                                 spread_idx(12, 8)};
   for (int64_t i = 0; i < nb; ++i) {
     // 3.75 lines per 210-byte block.
     for (int l = 0; l < 3; ++l) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64 * l);
@@ -463,7 +464,8 @@ void dot_q2_K(const BlockQ2_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
   const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
   const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
   // Step c (64 elements) covers the 16-element groups 4c … 4c+3, 8 pair lanes each.
-  const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
+  static const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8),
+                                 spread_idx(12, 8)};
   for (int64_t i = 0; i < nb; ++i) {
     // 1.3 lines per 84-byte block.
     stream_prefetch(a + i);
@@ -509,7 +511,8 @@ void dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* const* b, int64_t nb, float* 
     return _mm512_inserti64x4(_mm512_set1_epi16(int16_t(lo)), _mm256_set1_epi16(int16_t(hi)), 1);
   };
   const __m512i hsh[2][2] = {{pair(0, 1), pair(2, 3)}, {pair(4, 5), pair(6, 7)}};
-  const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8), spread_idx(12, 8)};
+  static const __m512i idx[4] = {spread_idx(0, 8), spread_idx(4, 8), spread_idx(8, 8),
+                                 spread_idx(12, 8)};
   for (int64_t i = 0; i < nb; ++i) {
     // 1.7 lines per 110-byte block.
     stream_prefetch(a + i);
@@ -557,21 +560,16 @@ void dot_iq4_xs(const BlockIQ4_XS* a, const BlockQ8_K* const* b, int64_t nb, flo
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i book =
       _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
-  // Per group pair g, g + 1: the 16-bit lanes of its scales (the low halves of 32-bit lanes g
-  // and g + 1 of the block's scale vector), 16 lanes each.
-  __m512i pair_idx[4];
-  for (int p = 0; p < 4; ++p) {
-    alignas(64) int16_t idx[32];
-    for (int l = 0; l < 32; ++l) idx[l] = int16_t(2 * (2 * p + l / 16));
-    pair_idx[p] = _mm512_load_si512(idx);
-  }
+  // Group pair g, g + 1: scale g in the low 16 lanes of 16 bits, scale g + 1 in the high ones.
+  static const __m512i idx[4] = {spread_idx(0, 16), spread_idx(2, 16), spread_idx(4, 16),
+                                 spread_idx(6, 16)};
   for (int64_t i = 0; i < nb; ++i) {
     // 2.1 lines per 136-byte block.
     stream_prefetch(a + i);
     stream_prefetch(reinterpret_cast<const char*>(a + i) + 64);
     if (i % 8 == 0) stream_prefetch(reinterpret_cast<const char*>(a + i) + 128);
-    const __m256i ls = x86::iq4_xs_scales(a[i].scales_l, a[i].scales_h);
-    const __m512i lsz = _mm512_castsi256_si512(ls);
+    const __m512i ls = _mm512_castsi128_si512(
+        _mm256_cvtepi32_epi16(x86::iq4_xs_scales(a[i].scales_l, a[i].scales_h)));
     __m512i sumi[NT];
     DS_UNROLL for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
     DS_UNROLL for (int g = 0; g < 8; g += 2) {
@@ -582,7 +580,7 @@ void dot_iq4_xs(const BlockIQ4_XS* a, const BlockQ8_K* const* b, int64_t nb, flo
           _mm512_shuffle_epi8(book, _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0)));
       const __m512i aw = _mm512_abs_epi8(w);
       const __mmask64 neg = _mm512_movepi8_mask(w);
-      const __m512i sc = _mm512_permutexvar_epi16(pair_idx[g / 2], lsz);
+      const __m512i sc = _mm512_permutexvar_epi16(idx[g / 2], ls);
       DS_UNROLL for (int t = 0; t < NT; ++t) {
         const __m512i x = _mm512_loadu_si512(b[t][i].qs + 32 * g);
         const __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
