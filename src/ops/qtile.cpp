@@ -134,11 +134,6 @@ void spread_halves(const uint8_t* q, uint8_t pad, uint8_t* ub) {
   }
 }
 
-// Element 128h + 32k + l of a Q2_K / Q3_K super-block: bits 2k of qs[32h + l].
-inline uint8_t q2_at(const uint8_t* qs, int e) {
-  return uint8_t((qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3);
-}
-
 // Q6_K: u = the 6-bit value q, so that s·u − o = d·sc·(q − 32) with s = d·sc and o = 32·s;
 // the half a tile block does not cover holds u = 32, which is exactly 0.
 void unpack_q6_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) {
@@ -175,8 +170,7 @@ void unpack_q3_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) 
   const auto* b = static_cast<const BlockQ3_K*>(row);
   for (int64_t i = 0; i < cols / kQKK; ++i) {
     uint8_t q[kQKK];
-    for (int e = 0; e < kQKK; ++e)
-      q[e] = uint8_t(q2_at(b[i].qs, e) | (((b[i].hmask[e % 32] >> (e / 32)) & 1) << 2));
+    for (int e = 0; e < kQKK; ++e) q[e] = uint8_t(quant_detail::q3_at(b[i].qs, b[i].hmask, e));
     spread_halves(q, 4, u + 2 * kQKK * i);
     int8_t sc[kQKK / 16];
     quant_detail::unpack_q3_k_scales(b[i].scales, sc);
@@ -198,7 +192,7 @@ void unpack_q3_K_scaled(const void* row, int64_t cols, uint8_t* u, float* s, flo
     int8_t sc[kQKK / 16];
     quant_detail::unpack_q3_k_scales(b[i].scales, sc);
     for (int e = 0; e < kQKK; ++e) {
-      const int q = q2_at(b[i].qs, e) | (((b[i].hmask[e % 32] >> (e / 32)) & 1) << 2);
+      const int q = quant_detail::q3_at(b[i].qs, b[i].hmask, e);
       u[kQKK * i + e] = uint8_t(sc[e / 16] * (q - 4) + 124);
     }
     const float d = half(b[i].d);
@@ -216,7 +210,7 @@ void unpack_q2_K(const void* row, int64_t cols, uint8_t* u, float* s, float* o) 
   const auto* b = static_cast<const BlockQ2_K*>(row);
   for (int64_t i = 0; i < cols / kQKK; ++i) {
     uint8_t q[kQKK];
-    for (int e = 0; e < kQKK; ++e) q[e] = q2_at(b[i].qs, e);
+    for (int e = 0; e < kQKK; ++e) q[e] = uint8_t(quant_detail::q2_at(b[i].qs, e));
     spread_halves(q, 0, u + 2 * kQKK * i);
     const float d = half(b[i].d), dmin = half(b[i].dmin);
     for (int g = 0; g < kQKK / 16; ++g) {

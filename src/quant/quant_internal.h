@@ -20,6 +20,18 @@ inline int nearest_int(float x) {
   return (bits & 0x007fffff) - 0x00400000;
 }
 
+/// The 2-bit field of element i of a Q2_K / Q3_K super-block: element 128h + 32k + l lives in
+/// byte 32h + l of qs at bits 2k.
+inline int q2_at(const uint8_t* qs, int i) {
+  return (qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3;
+}
+
+/// The unsigned 3-bit value u of element i of a Q3_K super-block (value u − 4): the 2-bit
+/// field and, as bit 2, bit i / 32 of hmask[i % 32].
+inline int q3_at(const uint8_t* qs, const uint8_t* hmask, int i) {
+  return q2_at(qs, i) | (((hmask[i % 32] >> (i / 32)) & 1) << 2);
+}
+
 /// Half bits -> float, and float -> half -> float (the value a reader will see).
 inline float half(uint16_t h) {
   return f16_to_f32(h);

@@ -12,6 +12,7 @@ namespace ds {
 
 using quant_detail::half;
 using quant_detail::nearest_int;
+using quant_detail::q2_at;
 
 namespace {
 int64_t n_super_blocks(int64_t n) {
@@ -29,9 +30,6 @@ void pack_2bit(const uint8_t* L, uint8_t* qs) {
   }
 }
 
-int q2_at(const uint8_t* qs, int i) {
-  return (qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3;
-}
 }  // namespace
 
 // ---------------------------------------------------------------- Q2_K
@@ -100,8 +98,7 @@ void dequantize_row_q3_K(const void* src, float* dst, int64_t n) {
     quant_detail::unpack_q3_k_scales(b[i].scales, sc);
     for (int e = 0; e < kQKK; ++e) {
       // hmask bit set = high bit 1 = value as is; clear = subtract 4.
-      const int high = (b[i].hmask[e % 32] >> (e / 32)) & 1;
-      const int q = q2_at(b[i].qs, e) - (high ? 0 : 4);
+      const int q = quant_detail::q3_at(b[i].qs, b[i].hmask, e) - 4;
       dst[e] = d * float(sc[e / 16]) * float(q);
     }
   }

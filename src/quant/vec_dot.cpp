@@ -141,8 +141,7 @@ float vec_dot_q2_K_q8_K(const void* x, const void* y, int64_t n) {
       int gs = 0;
       for (int l = 0; l < 16; ++l) {
         const int e = 16 * g + l;
-        const int q = (a[i].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
-        gs += q * b[i].qs[e];
+        gs += quant_detail::q2_at(a[i].qs, e) * b[i].qs[e];
       }
       sumi += (sc & 0xf) * gs;
     }
@@ -164,9 +163,7 @@ float vec_dot_q3_K_q8_K(const void* x, const void* y, int64_t n) {
       int gs = 0;
       for (int l = 0; l < 16; ++l) {
         const int e = 16 * g + l;
-        const int lo = (a[i].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
-        const int high = (a[i].hmask[e % 32] >> (e / 32)) & 1;
-        gs += (lo - (high ? 0 : 4)) * b[i].qs[e];
+        gs += (quant_detail::q3_at(a[i].qs, a[i].hmask, e) - 4) * b[i].qs[e];
       }
       sumi += sc[g] * gs;
     }
