@@ -227,7 +227,7 @@ int tile_col_factor(DType dt, int kernel_max_u) {
   GgmlType gt;
   if (!dtype_to_ggml_type(dt, &gt)) return 1;
   if (gt == GgmlType::Q3_K) return kernel_max_u >= 252 ? 1 : 2;
-  return gt == GgmlType::Q6_K || gt == GgmlType::Q2_K ? 2 : 1;
+  return tile_scale_per_16(gt) ? 2 : 1;
 }
 
 bool tile_half_sums(DType dt) {
@@ -259,12 +259,11 @@ void expand_act_tile(const uint8_t* src, int64_t cols, int factor, bool half_sum
 TileRowUnpackFn tile_unpacker(DType dt, int factor, int* max_u) {
   GgmlType gt;
   if (!dtype_to_ggml_type(dt, &gt)) return nullptr;
+  if (!tile_layout_exists(gt, factor)) return nullptr;
   if (gt == GgmlType::Q3_K && factor == 1) {
     *max_u = 252;
     return unpack_q3_K_scaled;
   }
-  const int own = gt == GgmlType::Q6_K || gt == GgmlType::Q3_K || gt == GgmlType::Q2_K ? 2 : 1;
-  if (factor != own) return nullptr;
   switch (gt) {
     case GgmlType::Q4_0:
       *max_u = 15;

@@ -81,6 +81,18 @@ using GemmTileRowsFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* 
                                 int nr, float* y, int64_t y_stride, const uint8_t* prefetch,
                                 size_t prefetch_bytes);
 
+/// True for the formats with a scale per 16 elements (Q2_K, Q3_K, Q6_K), which take two tile
+/// blocks per 32 elements (ops/qtile.h, tile_col_factor).
+inline bool tile_scale_per_16(GgmlType gt) {
+  return gt == GgmlType::Q2_K || gt == GgmlType::Q3_K || gt == GgmlType::Q6_K;
+}
+/// True when `gt` has a tile layout of `factor` tile columns per matrix column: 2 for the
+/// formats with a scale per 16 elements, 1 for the others, and also 1 for Q3_K (its scaled
+/// layout, for kernels that multiply u up to 252).
+inline bool tile_layout_exists(GgmlType gt, int factor) {
+  return factor == (tile_scale_per_16(gt) ? 2 : 1) || (gt == GgmlType::Q3_K && factor == 1);
+}
+
 /// Rows [0, nr) (nr ≤ kTileRows; row r at rows + r·row_bytes) of a `gt` matrix into `tile`
 /// with SIMD transposes, in the layout of `factor` tile columns per matrix column (`cols`:
 /// the matrix columns; ops/qtile.h, tile_col_factor); false when this ISA has no unpacker

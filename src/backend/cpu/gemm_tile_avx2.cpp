@@ -442,8 +442,7 @@ void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t
 
 bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_bytes, int nr,
                       int64_t cols, uint8_t* tile) {
-  const bool sixteens = gt == GgmlType::Q6_K || gt == GgmlType::Q3_K || gt == GgmlType::Q2_K;
-  if (factor != (sixteens ? 2 : 1) && !(gt == GgmlType::Q3_K && factor == 1)) return false;
+  if (!tile_layout_exists(gt, factor)) return false;
   // Q8_0 and IQ4 (u up to 255) only where the table's kernel multiplies them (AVX-VNNI).
   if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_1 &&
       gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K && gt != GgmlType::Q5_K &&
