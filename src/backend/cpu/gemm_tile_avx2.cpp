@@ -327,9 +327,8 @@ void unpack_k4(const uint8_t* rows, size_t rb, int64_t nb, int h, uint8_t* tile)
 // super-blocks of rows 8h … 8h + 7 (rows: the first of them; the first `real` of them are the
 // matrix's): each row's super-block decoded to 512 bytes (tile block by tile block: its half
 // of the 32 values and 16 × kPad), then transposed, as in the AVX-512 unpacker.
-template <uint8_t kPad, class Block, class Decode>
-void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int h, int real, uint8_t* tile,
-                     Decode decode) {
+template <uint8_t kPad, class Block, void (*kDecode)(const Block*, __m256i*, float*, float*)>
+void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int h, int real, uint8_t* tile) {
   alignas(32) uint8_t buf[8][2 * kQKK];
   alignas(32) float scale[kQKK / 16][8], offset[kQKK / 16][8];
   const __m256i pad = _mm256_set1_epi8(char(kPad));
@@ -339,7 +338,7 @@ void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int h, int rea
     for (int r = 0; r < 8; ++r) {
       __m256i q[8];
       float s[kQKK / 16], o[kQKK / 16];
-      decode(reinterpret_cast<const Block*>(rows + r * rb) + i, q, s, o);
+      kDecode(reinterpret_cast<const Block*>(rows + r * rb) + i, q, s, o);
       DS_UNROLL for (int c = 0; c < 8; ++c) {
         _mm256_store_si256(reinterpret_cast<__m256i*>(buf[r] + 64 * c),
                            _mm256_blend_epi32(pad, q[c], 0x0f));
@@ -488,26 +487,20 @@ bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_b
         unpack_iq4_xs(half, row_bytes, cols / kQKK, h, real, tile);
         break;
       case GgmlType::Q6_K:
-        unpack_sixteens<32, BlockQ6_K>(half, row_bytes, cols / kQKK, h, real, tile,
-                                       [](const BlockQ6_K* b, __m256i* q, float* s, float* o) {
-                                         x86::decode_q6_K(b, q, s, o);
-                                       });
+        unpack_sixteens<32, BlockQ6_K, x86::decode_q6_K>(half, row_bytes, cols / kQKK, h, real,
+                                                         tile);
         break;
       case GgmlType::Q3_K:
         if (factor == 1) {
           unpack_q3_K_scaled(half, row_bytes, cols / kQKK, h, real, tile);
           break;
         }
-        unpack_sixteens<4, BlockQ3_K>(half, row_bytes, cols / kQKK, h, real, tile,
-                                      [](const BlockQ3_K* b, __m256i* q, float* s, float* o) {
-                                        x86::decode_q3_K(b, q, s, o);
-                                      });
+        unpack_sixteens<4, BlockQ3_K, x86::decode_q3_K>(half, row_bytes, cols / kQKK, h, real,
+                                                        tile);
         break;
       case GgmlType::Q2_K:
-        unpack_sixteens<0, BlockQ2_K>(half, row_bytes, cols / kQKK, h, real, tile,
-                                      [](const BlockQ2_K* b, __m256i* q, float* s, float* o) {
-                                        x86::decode_q2_K(b, q, s, o);
-                                      });
+        unpack_sixteens<0, BlockQ2_K, x86::decode_q2_K>(half, row_bytes, cols / kQKK, h, real,
+                                                        tile);
         break;
       default:
         unpack_k4<false>(half, row_bytes, nb, h, tile);

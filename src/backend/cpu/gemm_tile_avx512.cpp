@@ -294,13 +294,12 @@ void unpack_k4(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
 
 // Formats with a scale per 16 elements (Q2_K, Q3_K, Q6_K) in two tile blocks per 32 elements
 // (ops/qtile.h, tile_col_factor): each 16-element half with its own scale, the other half
-// u = kPad (the format's zero, or 0 for Q2_K). Per super-block, `decode` turns one row's
+// u = kPad (the format's zero, or 0 for Q2_K). Per super-block, `kDecode` turns one row's
 // block into its 256 values q (8 vectors of 32, in element order) and its 16 scales s and
 // offsets o; the rows are laid out as one 512-byte row each (the tile blocks' bytes in
 // order), then transposed.
-template <uint8_t kPad, class Block, class Decode>
-void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_t* tile,
-                     Decode decode) {
+template <uint8_t kPad, class Block, void (*kDecode)(const Block*, __m256i*, float*, float*)>
+void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_t* tile) {
   alignas(64) uint8_t buf[kTileRows][2 * kQKK];
   // Row r's 16 scales and offsets; transposed, one vector per tile block.
   alignas(64) float scale[kTileRows][kQKK / 16], offset[kTileRows][kQKK / 16];
@@ -309,7 +308,7 @@ void unpack_sixteens(const uint8_t* rows, size_t rb, int64_t nsb, int nr, uint8_
   for (int64_t i = 0; i < nsb; ++i) {
     for (int r = 0; r < kTileRows; ++r) {
       __m256i q[8];
-      decode(reinterpret_cast<const Block*>(rows + r * rb) + i, q, scale[r], offset[r]);
+      kDecode(reinterpret_cast<const Block*>(rows + r * rb) + i, q, scale[r], offset[r]);
       DS_UNROLL for (int c = 0; c < 8; ++c) {
         const __m512i v = _mm512_castsi256_si512(q[c]);
         // [elements 0–15, 32 × kPad, elements 16–31]: 128-bit lanes 0 and 1 to 0 and 3.
@@ -430,23 +429,17 @@ bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_b
       unpack32<4>(rows, row_bytes, nb, nr, tile);
       break;
     case GgmlType::Q6_K:
-      unpack_sixteens<32, BlockQ6_K>(
-          rows, row_bytes, cols / kQKK, nr, tile,
-          [](const BlockQ6_K* b, __m256i* q, float* s, float* o) { x86::decode_q6_K(b, q, s, o); });
+      unpack_sixteens<32, BlockQ6_K, x86::decode_q6_K>(rows, row_bytes, cols / kQKK, nr, tile);
       break;
     case GgmlType::Q3_K:
       if (factor == 1) {
         unpack_q3_K_scaled(rows, row_bytes, cols / kQKK, nr, tile);
         break;
       }
-      unpack_sixteens<4, BlockQ3_K>(
-          rows, row_bytes, cols / kQKK, nr, tile,
-          [](const BlockQ3_K* b, __m256i* q, float* s, float* o) { x86::decode_q3_K(b, q, s, o); });
+      unpack_sixteens<4, BlockQ3_K, x86::decode_q3_K>(rows, row_bytes, cols / kQKK, nr, tile);
       break;
     case GgmlType::Q2_K:
-      unpack_sixteens<0, BlockQ2_K>(
-          rows, row_bytes, cols / kQKK, nr, tile,
-          [](const BlockQ2_K* b, __m256i* q, float* s, float* o) { x86::decode_q2_K(b, q, s, o); });
+      unpack_sixteens<0, BlockQ2_K, x86::decode_q2_K>(rows, row_bytes, cols / kQKK, nr, tile);
       break;
     case GgmlType::Q5_K:
       unpack_k4<true>(rows, row_bytes, nb, tile);
