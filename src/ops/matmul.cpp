@@ -119,6 +119,7 @@ struct MatmulPlan {
   QuantizeRowFn quantize_act = nullptr;  // kQuant: f32 activation row -> vec_dot_type
   size_t act_row_bytes = 0;              // kQuant, kTile: bytes of one activation row
   TileRowUnpackFn unpack = nullptr;      // kTile: weight row -> tile values
+  GemmTileFn tile_fn = nullptr;          // kTile: the tile kernel for the format's u
   bool grouped = false;    // kTile: activations in groups of kActGroup tokens (gemm_tile_rows)
   int col_factor = 1;      // kTile: tile columns per matrix column (tile_col_factor)
   bool half_sums = false;  // kTile: expanded activations' sums per half (tile_half_sums)
@@ -235,6 +236,7 @@ MatmulPlan plan_for(const WeightView& w, const CpuKernels& k, int64_t n) {
     p = MatmulPlan{};
     p.path = MatmulPlan::Path::kTile;
     p.unpack = f;
+    p.tile_fn = k.gemm_tile_for_u ? k.gemm_tile_for_u(max_u) : k.gemm_tile;
     p.col_factor = factor;
     p.half_sums = tile_half_sums(w.dtype);
     p.act_row_bytes = tile_act_bytes(w.cols * p.col_factor);
@@ -418,7 +420,7 @@ void run_rows(const MatmulPlan& p, const WeightView& w, const float* x, const ui
         size_t fetched = 0;
         for (int64_t t0 = 0; t0 < n; t0 += kTileTokens) {
           const int nt = int(std::min<int64_t>(kTileTokens, n - t0));
-          k.gemm_tile(tile, nb, qa + t0 * p.act_row_bytes, int64_t(p.act_row_bytes), nt, out);
+          p.tile_fn(tile, nb, qa + t0 * p.act_row_bytes, int64_t(p.act_row_bytes), nt, out);
           for (int j = 0; j < nt; ++j)
             std::copy_n(out + j * kTileRows, nr, y + (t0 + j) * y_stride + rt);
           for (const size_t end = std::min(next_bytes, fetched + step); fetched < end;

@@ -58,6 +58,11 @@ void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst);
 using GemmTileFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride,
                             int nt, float* out);
 
+/// A table's tile kernel for tiles whose u are at most max_u (a format's bound, tile_unpacker):
+/// kernels that can sum small products in narrower integers are faster for small u. Every
+/// kernel it returns gives GemmTileFn's results bit for bit; null when none covers max_u.
+using GemmTileSelectFn = GemmTileFn (*)(int max_u);
+
 /// Tokens per group of the grouped activation layout, which the many-token kernel reads: per
 /// group, per 32-element block k, kActGroupBlockBytes bytes: the 16 tokens' 32 int8 q (token t
 /// at 32·t), then their 16 floats d, then their 16 floats d·Σq. Slots past the last token are

@@ -1,11 +1,12 @@
 // AVX2 kernels of the integer GEMM path (gemm_tile.h): vpmaddubsw (u8 weights × s8
 // activations into 16-bit pair sums) then vpmaddwd by ones into 32-bit lanes, one lane per
-// row, 8 rows per vector. The pair sums cannot saturate for weights u ≤ 127 (the table says
-// so through gemm_tile_max_u); Q8_0 and IQ4 weights keep the row-dot path on AVX2. On CPUs
-// with AVX-VNNI (Alder Lake and later client cores) the table takes gemm_tile_vnni instead:
-// one vpdpbusd for the three, with 32-bit sums that hold any u ≤ 255, so Q8_0 and IQ4
-// weights take the tiles too. The integer sums are exact either way, so both kernels give
-// gemm_tile_ref's results bit for bit.
+// row, 8 rows per vector. The pair sums cannot saturate for weights u ≤ 127; the table picks
+// a kernel by the format's largest u (gemm_tile_for_u): the pair sums of several groups added
+// in 16 bits for small u (4- and 5-bit formats), and for u up to 255 (Q8_0, IQ4) a signed
+// form of the product. On CPUs with AVX-VNNI (Alder Lake and later client cores) the table
+// takes gemm_tile_vnni instead: one vpdpbusd for the three, with 32-bit sums that hold any
+// u ≤ 255. The integer sums are exact either way, so every kernel gives gemm_tile_ref's
+// results bit for bit.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -25,26 +26,68 @@ namespace ds::avx2 {
 namespace {
 
 // Two tokens at a time: 2 rows-halves × 2 tokens of integer sums and of f32 accumulators.
-template <int NT>
-void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t as, float* out) {
+// vpmaddubsw's 16-bit pair sums (u·q + u·q, |q| ≤ 127) are added in 16 bits over G groups
+// before vpmaddwd widens them, which is exact while G·2·127·u ≤ 32767 (gemm_tile_for_u picks
+// G from the format's largest u): for 4-bit weights one vpmaddwd per block instead of eight.
+// kSigned (G = 1) multiplies any u ≤ 255: with u = v + 128, v signed, it sums |v|·(±q) (pair
+// sums up to 2·128·127) and adds 128·Σq, the same integer Σ u·q.
+// Blocks [k0, k1) of the tile; the accumulators start from out unless k0 = 0.
+template <int NT, int G, bool kSigned>
+void gemm_tile_nt(const uint8_t* tile, int64_t nb, int64_t k0, int64_t k1, const uint8_t* act,
+                  int64_t as, float* out) {
+  static_assert(G == 1 || G == 2 || G == 4 || G == 8);
+  static_assert(!kSigned || G == 1);
   const int64_t cols = nb * 32;
   const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i bias = _mm256_set1_epi8(char(0x80));
   __m256 acc[NT][2];
-  DS_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < nb; ++k) {
+  DS_UNROLL for (int t = 0; t < NT; ++t) {
+    acc[t][0] = k0 ? _mm256_loadu_ps(out + t * kTileRows) : _mm256_setzero_ps();
+    acc[t][1] = k0 ? _mm256_loadu_ps(out + t * kTileRows + 8) : _mm256_setzero_ps();
+  }
+  for (int64_t k = k0; k < k1; ++k) {
     const uint8_t* tb = tile + size_t(k) * kTileBlockBytes;
     __m256i isum[NT][2];
-    DS_UNROLL for (int t = 0; t < NT; ++t) isum[t][0] = isum[t][1] = _mm256_setzero_si256();
-    DS_UNROLL for (int g = 0; g < 8; ++g) {
-      const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64 * g));
-      const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64 * g + 32));
-      DS_UNROLL for (int t = 0; t < NT; ++t) {
-        const __m256i a = _mm256_set1_epi32(tile_load_i32(act + t * as + 32 * k + 4 * g));
-        isum[t][0] =
-            _mm256_add_epi32(isum[t][0], _mm256_madd_epi16(_mm256_maddubs_epi16(w0, a), ones));
-        isum[t][1] =
-            _mm256_add_epi32(isum[t][1], _mm256_madd_epi16(_mm256_maddubs_epi16(w1, a), ones));
+    DS_UNROLL for (int t = 0; t < NT; ++t) {
+      if constexpr (kSigned) {
+        // 128·Σq of the block, in every lane: Σ(q + 128) by vpsadbw, then summed across.
+        const __m256i av =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(act + t * as + 32 * k));
+        __m256i sq = _mm256_sad_epu8(_mm256_xor_si256(av, bias), _mm256_setzero_si256());
+        sq = _mm256_add_epi64(sq, _mm256_permute4x64_epi64(sq, 0x4E));
+        sq = _mm256_add_epi64(sq, _mm256_shuffle_epi32(sq, 0x4E));
+        sq = _mm256_sub_epi32(_mm256_slli_epi32(_mm256_shuffle_epi32(sq, 0), 7),
+                              _mm256_set1_epi32(128 * 32 * 128));
+        isum[t][0] = isum[t][1] = sq;
+      } else {
+        isum[t][0] = isum[t][1] = _mm256_setzero_si256();
       }
+    }
+    DS_UNROLL for (int c = 0; c < 8; c += G) {
+      __m256i part[NT][2];
+      DS_UNROLL for (int g = c; g < c + G; ++g) {
+        __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64 * g));
+        __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64 * g + 32));
+        __m256i v0 = w0, v1 = w1;
+        if constexpr (kSigned) {
+          v0 = _mm256_xor_si256(w0, bias);
+          v1 = _mm256_xor_si256(w1, bias);
+          w0 = _mm256_abs_epi8(v0);  // |v| ≤ 128 as an unsigned byte
+          w1 = _mm256_abs_epi8(v1);
+        }
+        DS_UNROLL for (int t = 0; t < NT; ++t) {
+          __m256i a0 = _mm256_set1_epi32(tile_load_i32(act + t * as + 32 * k + 4 * g)), a1 = a0;
+          if constexpr (kSigned) {
+            a1 = _mm256_sign_epi8(a0, v1);
+            a0 = _mm256_sign_epi8(a0, v0);
+          }
+          const __m256i p0 = _mm256_maddubs_epi16(w0, a0), p1 = _mm256_maddubs_epi16(w1, a1);
+          part[t][0] = g == c ? p0 : _mm256_add_epi16(part[t][0], p0);
+          part[t][1] = g == c ? p1 : _mm256_add_epi16(part[t][1], p1);
+        }
+      }
+      DS_UNROLL for (int t = 0; t < NT; ++t) DS_UNROLL for (int h = 0; h < 2; ++h) isum[t][h] =
+          _mm256_add_epi32(isum[t][h], _mm256_madd_epi16(part[t][h], ones));
     }
     const float* sp = reinterpret_cast<const float*>(tb + 512);
     const float* op = sp + kTileRows;
@@ -61,6 +104,26 @@ void gemm_tile_nt(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t a
   DS_UNROLL for (int t = 0; t < NT; ++t) {
     _mm256_storeu_ps(out + t * kTileRows, acc[t][0]);
     _mm256_storeu_ps(out + t * kTileRows + 8, acc[t][1]);
+  }
+}
+
+// A tile of 2048 columns (40 KB) does not fit in L1, and two tokens per pass over it would
+// stream it from L2 at about one byte per multiply-add: the tile is swept in chunks of
+// kChunkBlocks blocks (10 KB), every token pair running over a chunk while it is in L1. Each
+// (row, token) still adds its blocks in order, so the results are the same.
+template <int G, bool kSigned>
+void gemm_tile_g(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
+                 float* out) {
+  constexpr int64_t kChunkBlocks = 16;
+  for (int64_t k0 = 0; k0 < nb; k0 += kChunkBlocks) {
+    const int64_t k1 = std::min(nb, k0 + kChunkBlocks);
+    int t = 0;
+    for (; t + 2 <= nt; t += 2)
+      gemm_tile_nt<2, G, kSigned>(tile, nb, k0, k1, act + t * act_stride, act_stride,
+                                  out + t * kTileRows);
+    if (t < nt)
+      gemm_tile_nt<1, G, kSigned>(tile, nb, k0, k1, act + t * act_stride, act_stride,
+                                  out + t * kTileRows);
   }
 }
 
@@ -442,12 +505,10 @@ void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t
 bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_bytes, int nr,
                       int64_t cols, uint8_t* tile) {
   if (!tile_layout_exists(gt, factor)) return false;
-  // Q8_0 and IQ4 (u up to 255) only where the table's kernel multiplies them (AVX-VNNI).
-  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q4_1 &&
-      gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K && gt != GgmlType::Q5_K &&
-      gt != GgmlType::Q6_K && gt != GgmlType::Q3_K && gt != GgmlType::Q2_K &&
-      !((gt == GgmlType::Q8_0 || gt == GgmlType::IQ4_NL || gt == GgmlType::IQ4_XS) &&
-        cpu_has_avx_vnni()))
+  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 &&
+      gt != GgmlType::Q4_1 && gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K &&
+      gt != GgmlType::Q5_K && gt != GgmlType::Q6_K && gt != GgmlType::Q3_K &&
+      gt != GgmlType::Q2_K && gt != GgmlType::IQ4_NL && gt != GgmlType::IQ4_XS)
     return false;
   if (nr < kTileRows) {
     // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
@@ -512,10 +573,58 @@ bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_b
 
 void gemm_tile(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
                float* out) {
-  int t = 0;
-  for (; t + 2 <= nt; t += 2)
-    gemm_tile_nt<2>(tile, nb, act + t * act_stride, act_stride, out + t * kTileRows);
-  if (t < nt) gemm_tile_nt<1>(tile, nb, act + t * act_stride, act_stride, out + t * kTileRows);
+  gemm_tile_g<1, false>(tile, nb, act, act_stride, nt, out);
+}
+
+void gemm_tile_signed(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride,
+                      int nt, float* out) {
+  gemm_tile_g<1, true>(tile, nb, act, act_stride, nt, out);
+}
+
+void quantize_act_tile(const float* x, int64_t cols, uint8_t* dst) {
+  // The portable quantiser's operations, 8 lanes at a time (vcvtps2dq rounds half to even, as
+  // its 1.5·2^23 trick does for |x·id| ≤ 127): bit-identical output (tested).
+  const int64_t nb = cols / 32;
+  float* d = reinterpret_cast<float*>(dst + cols);
+  float* ds = d + nb;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t k = 0; k < nb; ++k) {
+    __m256 v[4];
+    DS_UNROLL for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + 32 * k + 8 * j);
+    __m256 m =
+        _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                      _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float dk = amax / 127.0f, id = dk > 0 ? 127.0f / amax : 0.0f;
+    __m256i q[4];
+    DS_UNROLL for (int j = 0; j < 4; ++j) q[j] =
+        _mm256_cvtps_epi32(_mm256_mul_ps(v[j], _mm256_set1_ps(id)));
+    // Packing works within 128-bit lanes: dwords of the result come out as 0 2 4 6 1 3 5 7.
+    const __m256i b =
+        _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * k),
+                        _mm256_permutevar8x32_epi32(b, order));
+    const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    d[k] = dk;
+    ds[k] = dk * float(_mm_cvtsi128_si32(s4));
+  }
+}
+
+GemmTileFn gemm_tile_for_u(int max_u) {
+  // G groups of pair sums in 16 bits hold G·2·127·u ≤ 32767.
+  if (max_u <= 16) return gemm_tile_g<8, false>;
+  if (max_u <= 32) return gemm_tile_g<4, false>;
+  if (max_u <= 64) return gemm_tile_g<2, false>;
+  if (max_u <= 127) return gemm_tile;
+  if (max_u <= 255) return gemm_tile_signed;
+  return nullptr;
 }
 
 }  // namespace ds::avx2

@@ -65,6 +65,9 @@ struct CpuKernels {
   /// multiplies exactly (formats that unpack to larger values keep the row-dot path).
   GemmTileFn gemm_tile;
   int gemm_tile_max_u;
+  /// Picks a faster tile kernel by the weights' largest u (gemm_tile.h); null where
+  /// gemm_tile is the only one.
+  GemmTileSelectFn gemm_tile_for_u;
   GemmTileUnpackFn gemm_tile_unpack;
   /// Tokens from which a format with two tile blocks per block (Q2_K, Q3_K, Q6_K,
   /// ops/qtile.h) takes the tiles at the default threshold: earlier where gemm_tile_unpack

@@ -461,6 +461,7 @@ const CpuKernels& kernels_avx512() {
                             true,
                             avx512::gemm_tile,
                             255,
+                            nullptr,
                             avx512::gemm_tile_unpack,
                             16,
                             nullptr,

@@ -177,6 +177,7 @@ const CpuKernels& kernels_scalar() {
                             false,
                             gemm_tile_ref,
                             255,
+                            nullptr,
                             gemm_tile_unpack_none,
                             64,
                             nullptr,

@@ -78,6 +78,13 @@ DS_ROW_DOT_DECLS
 /// gemm_tile with vpdpbusd: needs AVX-VNNI (cpu_has_avx_vnni); any u ≤ 255.
 void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride, int nt,
                     float* out);
+/// gemm_tile for any u ≤ 255 without VNNI: vpmaddubsw of |u − 128| by the activations with
+/// u − 128's sign, plus 128·Σq.
+void gemm_tile_signed(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t act_stride,
+                      int nt, float* out);
+/// The fastest vpmaddubsw kernel for tiles whose u are at most max_u (gemm_tile.h,
+/// GemmTileSelectFn); gemm_tile is the one for u ≤ 127.
+GemmTileFn gemm_tile_for_u(int max_u);
 }  // namespace avx2
 namespace avx512 {
 DS_ROW_DOT_DECLS

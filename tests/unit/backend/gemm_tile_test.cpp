@@ -258,36 +258,57 @@ TEST_P(GemmTileTest, KernelBitIdenticalToReference) {
 }
 
 #if defined(__x86_64__)
-// The avx2 table takes one of two tile kernels (vpmaddubsw, or vpdpbusd where the CPU has
-// AVX-VNNI); both against the reference, whichever the table took: the plain one for
-// weights up to 127, the VNNI one up to 255.
-TEST(GemmTileAvx2, PlainAndVnniKernelsBitIdenticalToReference) {
+// The avx2 table's tile kernels (vpmaddubsw: the plain one for u ≤ 127, those gemm_tile_for_u
+// picks for smaller u, which add pair sums in 16 bits, and the signed one for u ≤ 255; or
+// vpdpbusd where the CPU has AVX-VNNI), each against the reference: random tiles, and tiles
+// at the kernel's bound (every u at max_u, or at 0 and 255 for the signed one) with
+// activations of ±127 in runs, where a 16-bit sum one group too long would overflow.
+TEST(GemmTileAvx2, EveryKernelBitIdenticalToReference) {
   if (!isa_supported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2 on this CPU";
   struct Kernel {
     GemmTileFn fn;
     int max_u;
     bool available;
   };
-  for (const Kernel& kern : {Kernel{avx2::gemm_tile, 127, true},
-                             Kernel{avx2::gemm_tile_vnni, 255, cpu_has_avx_vnni()}}) {
+  const Kernel kernels[] = {
+      {avx2::gemm_tile, 127, true},          {avx2::gemm_tile_signed, 255, true},
+      {avx2::gemm_tile_for_u(16), 16, true}, {avx2::gemm_tile_for_u(32), 32, true},
+      {avx2::gemm_tile_for_u(64), 64, true}, {avx2::gemm_tile_vnni, 255, cpu_has_avx_vnni()},
+  };
+  EXPECT_EQ(avx2::gemm_tile_for_u(127), avx2::gemm_tile);
+  EXPECT_EQ(avx2::gemm_tile_for_u(255), avx2::gemm_tile_signed);
+  EXPECT_EQ(avx2::gemm_tile_for_u(256), nullptr);
+  for (const Kernel& kern : kernels) {
     if (!kern.available) continue;
     for (int64_t cols : {32, 1408}) {
       const int64_t nb = cols / 32;
-      Aligned tile(tile_bytes(cols));
-      fill_random_tile(tile.ptr, nb, kern.max_u, uint32_t(cols) + 11);
-      const size_t ab = tile_act_bytes(cols);
-      std::vector<uint8_t> act(ab * kTileTokens);
-      for (int t = 0; t < kTileTokens; ++t) {
-        const auto x = random_floats(size_t(cols), uint32_t(17 + t), 3.0f);
-        quantize_act_tile(x.data(), cols, act.data() + size_t(t) * ab);
-      }
-      for (int nt = 1; nt <= kTileTokens; ++nt) {
-        float got[kTileTokens * kTileRows], want[kTileTokens * kTileRows];
-        kern.fn(tile.ptr, nb, act.data(), int64_t(ab), nt, got);
-        gemm_tile_ref(tile.ptr, nb, act.data(), int64_t(ab), nt, want);
-        for (int i = 0; i < nt * kTileRows; ++i)
-          ASSERT_EQ(got[i], want[i])
-              << "max_u=" << kern.max_u << " cols=" << cols << " nt=" << nt << " i=" << i;
+      for (int pattern = 0; pattern < 3; ++pattern) {
+        Aligned tile(tile_bytes(cols));
+        fill_random_tile(tile.ptr, nb, kern.max_u, uint32_t(cols) + 11);
+        const size_t ab = tile_act_bytes(cols);
+        std::vector<uint8_t> act(ab * kTileTokens);
+        for (int t = 0; t < kTileTokens; ++t) {
+          auto x = random_floats(size_t(cols), uint32_t(17 + t), 3.0f);
+          if (pattern > 0) {
+            // Runs of equal signs, |q| = 127: token t flips sign every 2^t elements, so some
+            // tokens keep one sign across a whole block.
+            for (int64_t i = 0; i < cols; ++i) x[size_t(i)] = ((i >> t) & 1) ? -1.0f : 1.0f;
+            for (int64_t kb = 0; kb < nb; ++kb)
+              for (int i = 0; i < 512; ++i) {
+                const int u = pattern == 1 ? kern.max_u : (i & 4 ? 0 : kern.max_u);
+                tile.ptr[size_t(kb) * kTileBlockBytes + size_t(i)] = uint8_t(u);
+              }
+          }
+          quantize_act_tile(x.data(), cols, act.data() + size_t(t) * ab);
+        }
+        for (int nt = 1; nt <= kTileTokens; ++nt) {
+          float got[kTileTokens * kTileRows], want[kTileTokens * kTileRows];
+          kern.fn(tile.ptr, nb, act.data(), int64_t(ab), nt, got);
+          gemm_tile_ref(tile.ptr, nb, act.data(), int64_t(ab), nt, want);
+          for (int i = 0; i < nt * kTileRows; ++i)
+            ASSERT_EQ(got[i], want[i]) << "max_u=" << kern.max_u << " pattern=" << pattern
+                                       << " cols=" << cols << " nt=" << nt << " i=" << i;
+        }
       }
     }
   }
