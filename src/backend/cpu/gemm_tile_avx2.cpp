@@ -31,6 +31,7 @@ namespace {
 // G from the format's largest u): for 4-bit weights one vpmaddwd per block instead of eight.
 // kSigned (G = 1) multiplies any u ≤ 255: with u = v + 128, v signed, it sums |v|·(±q) (pair
 // sums up to 2·128·127) and adds 128·Σq, the same integer Σ u·q.
+//
 // Blocks [k0, k1) of the tile; the accumulators start from out unless k0 = 0.
 template <int NT, int G, bool kSigned>
 void gemm_tile_nt(const uint8_t* tile, int64_t nb, int64_t k0, int64_t k1, const uint8_t* act,
@@ -84,10 +85,16 @@ void gemm_tile_nt(const uint8_t* tile, int64_t nb, int64_t k0, int64_t k1, const
           const __m256i p0 = _mm256_maddubs_epi16(w0, a0), p1 = _mm256_maddubs_epi16(w1, a1);
           part[t][0] = g == c ? p0 : _mm256_add_epi16(part[t][0], p0);
           part[t][1] = g == c ? p1 : _mm256_add_epi16(part[t][1], p1);
+          // Pins the running sums in registers: left free, GCC reassociates the adds into a
+          // tree after all the products, which needs twice the 16 registers and spills.
+          asm("" : "+x"(part[t][0]), "+x"(part[t][1]));
         }
       }
-      DS_UNROLL for (int t = 0; t < NT; ++t) DS_UNROLL for (int h = 0; h < 2; ++h) isum[t][h] =
-          _mm256_add_epi32(isum[t][h], _mm256_madd_epi16(part[t][h], ones));
+      DS_UNROLL for (int t = 0; t < NT; ++t) {
+        DS_UNROLL for (int h = 0; h < 2; ++h) isum[t][h] =
+            _mm256_add_epi32(isum[t][h], _mm256_madd_epi16(part[t][h], ones));
+        asm("" : "+x"(isum[t][0]), "+x"(isum[t][1]));
+      }
     }
     const float* sp = reinterpret_cast<const float*>(tb + 512);
     const float* op = sp + kTileRows;
