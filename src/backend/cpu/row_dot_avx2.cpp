@@ -157,7 +157,7 @@ float dot_q4_K(const BlockQ4_K* a, const BlockQ8_K* b, int64_t nb) {
     const __m128i sc8 = _mm_cvtepu8_epi16(sm);  // the 8 scales as int16
     const __m256i sc = _mm256_set_m128i(sc8, sc8);
     __m256i sumi = _mm256_setzero_si256();
-    for (int j = 0; j < 4; ++j) {
+    DS_UNROLL for (int j = 0; j < 4; ++j) {
       // Byte shuffles broadcasting int16 scale 2j (resp. 2j + 1) to every lane.
       const __m256i s0 =
           _mm256_shuffle_epi8(sc, _mm256_set1_epi16(int16_t(((4 * j + 1) << 8) | (4 * j))));
@@ -192,7 +192,8 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
   const __m256i sel[4] = {q6_scale_sel(0), q6_scale_sel(1), q6_scale_sel(2), q6_scale_sel(3)};
   for (int64_t i = 0; i < nb; ++i) {
     // 3.3 lines per 210-byte block.
-    for (int l = 0; l < 3; ++l) stream_prefetch(reinterpret_cast<const char*>(a + i) + 64 * l);
+    DS_UNROLL for (int l = 0; l < 3; ++l)
+        stream_prefetch(reinterpret_cast<const char*>(a + i) + 64 * l);
     if (i % 4 != 3) stream_prefetch(reinterpret_cast<const char*>(a + i) + 192);
     const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
     const __m256i sc16 = _mm256_cvtepi8_epi16(sc);
@@ -200,7 +201,7 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
     const __m256i offs =
         _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
     __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 5));
-    for (int h = 0; h < 2; ++h) {
+    DS_UNROLL for (int h = 0; h < 2; ++h) {
       // Scales 8h … 8h + 7 (16-bit) in both 128-bit lanes, for the word shuffles below.
       const __m256i sch =
           h ? _mm256_permute4x64_epi64(sc16, 0xee) : _mm256_permute4x64_epi64(sc16, 0x44);
@@ -217,7 +218,7 @@ float dot_q6_K(const BlockQ6_K* a, const BlockQ8_K* b, int64_t nb) {
                              _mm256_and_si256(qh, _mm256_slli_epi16(m2, 4)));
       q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                              _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_slli_epi16(m2, 6)), 2));
-      for (int k = 0; k < 4; ++k) {
+      DS_UNROLL for (int k = 0; k < 4; ++k) {
         const __m256i y =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 128 * h + 32 * k));
         // Scale g in the low lane, g + 1 in the high one (words 2k and 2k + 1 of sch).
@@ -249,11 +250,11 @@ float dot_q2_K(const BlockQ2_K* a, const BlockQ8_K* b, int64_t nb) {
     const __m256i mins =
         _mm256_madd_epi16(mn16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
     __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
+    DS_UNROLL for (int h = 0; h < 2; ++h) {
       const __m256i sch =
           h ? _mm256_permute4x64_epi64(sc16, 0xee) : _mm256_permute4x64_epi64(sc16, 0x44);
       const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * h));
-      for (int j = 0; j < 4; ++j) {
+      DS_UNROLL for (int j = 0; j < 4; ++j) {
         const __m256i q = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * j)), m3);
         const __m256i y =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 128 * h + 32 * j));
@@ -284,11 +285,11 @@ float dot_q3_K(const BlockQ3_K* a, const BlockQ8_K* b, int64_t nb) {
         _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)));
     __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 2));
     const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].hmask));
-    for (int h = 0; h < 2; ++h) {
+    DS_UNROLL for (int h = 0; h < 2; ++h) {
       const __m256i sch =
           h ? _mm256_permute4x64_epi64(sc16, 0xee) : _mm256_permute4x64_epi64(sc16, 0x44);
       const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * h));
-      for (int j = 0; j < 4; ++j) {
+      DS_UNROLL for (int j = 0; j < 4; ++j) {
         const __m256i third = _mm256_slli_epi16(
             _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + j)), one), 2);
         const __m256i u = _mm256_or_si256(
@@ -335,7 +336,7 @@ float dot_iq4_xs(const BlockIQ4_XS* a, const BlockQ8_K* b, int64_t nb) {
         reinterpret_cast<__m128i*>(ls),
         _mm_packs_epi32(_mm256_castsi256_si128(ls32), _mm256_extracti128_si256(ls32, 1)));
     __m256i sumi = _mm256_setzero_si256();
-    for (int g = 0; g < 8; ++g) {
+    DS_UNROLL for (int g = 0; g < 8; ++g) {
       const __m256i w = iq4_values(a[i].qs + 16 * g, book);
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 32 * g));
       sumi = _mm256_add_epi32(
