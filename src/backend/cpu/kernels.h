@@ -62,7 +62,8 @@ struct CpuKernels {
   /// not prefetch rows ahead for them).
   bool row_dot_prefetches;
   /// The integer GEMM tile kernel (gemm_tile.h), and the largest unsigned weight value it
-  /// multiplies exactly (formats that unpack to larger values keep the row-dot path).
+  /// multiplies exactly (formats that unpack to larger values keep the row-dot path), with
+  /// gemm_tile_for_u where there are faster kernels for smaller u.
   GemmTileFn gemm_tile;
   int gemm_tile_max_u;
   /// Picks a faster tile kernel by the weights' largest u (gemm_tile.h); null where
