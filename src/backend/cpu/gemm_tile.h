@@ -91,11 +91,27 @@ using GemmTileRowsFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* 
 inline bool tile_scale_per_16(GgmlType gt) {
   return gt == GgmlType::Q2_K || gt == GgmlType::Q3_K || gt == GgmlType::Q6_K;
 }
-/// True when `gt` has a tile layout of `factor` tile columns per matrix column: 2 for the
-/// formats with a scale per 16 elements, 1 for the others, and also 1 for Q3_K (its scaled
-/// layout, for kernels that multiply u up to 252).
+/// True when `gt` has an integer tile layout (the formats listed) of `factor` tile columns per
+/// matrix column: 2 for the formats with a scale per 16 elements, 1 for the others, and also 1
+/// for Q3_K (its scaled layout, for kernels that multiply u up to 252).
 inline bool tile_layout_exists(GgmlType gt, int factor) {
-  return factor == (tile_scale_per_16(gt) ? 2 : 1) || (gt == GgmlType::Q3_K && factor == 1);
+  switch (gt) {
+    case GgmlType::Q4_0:
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q8_0:
+    case GgmlType::IQ4_NL:
+    case GgmlType::IQ4_XS:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q6_K:
+      return factor == (tile_scale_per_16(gt) ? 2 : 1) || (gt == GgmlType::Q3_K && factor == 1);
+    default:
+      return false;  // formats without an integer tile layout
+  }
 }
 
 /// Rows [0, nr) (nr ≤ kTileRows; row r at rows + r·row_bytes) of a `gt` matrix into `tile`

@@ -518,11 +518,6 @@ void gemm_tile_vnni(const uint8_t* tile, int64_t nb, const uint8_t* act, int64_t
 bool gemm_tile_unpack(GgmlType gt, int factor, const uint8_t* rows, size_t row_bytes, int nr,
                       int64_t cols, uint8_t* tile) {
   if (!tile_layout_exists(gt, factor)) return false;
-  if (gt != GgmlType::Q4_0 && gt != GgmlType::Q5_0 && gt != GgmlType::Q8_0 &&
-      gt != GgmlType::Q4_1 && gt != GgmlType::Q5_1 && gt != GgmlType::Q4_K &&
-      gt != GgmlType::Q5_K && gt != GgmlType::Q6_K && gt != GgmlType::Q3_K &&
-      gt != GgmlType::Q2_K && gt != GgmlType::IQ4_NL && gt != GgmlType::IQ4_XS)
-    return false;
   if (nr < kTileRows) {
     // A matrix's last, partial tile: its rows padded with zero rows (zero scales), as the
     // portable unpacker has them.
